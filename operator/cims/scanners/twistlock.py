@@ -1,0 +1,110 @@
+"""Prisma Cloud Compute (Twistlock) ``twistcli images scan --details --output-file`` reports."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from cims.errors import InputError
+from cims.model import Finding, ParsedReport, normalize_vuln_id
+from cims.scanners.interface import OS_FAMILIES, Rec, ReportParser, ecosystem, make_cvss, severity
+
+# "glibc (used in libc6, multiarch-support, libc-bin)": a source package and its binaries
+_USED_IN = re.compile(r"^(?P<src>[^\s(]+)\s*\(used in (?P<bins>[^)]*)\)\s*$")
+_DISTRO_LINK = re.compile(
+    r"security-tracker\.debian\.org|ubuntu\.com/security|access\.redhat\.com|"
+    r"security\.alpinelinux\.org|alas\.aws\.amazon\.com|linux\.oracle\.com"
+)
+_FIXED_IN = re.compile(r"fixed in (?P<versions>.+)$", re.IGNORECASE)
+
+
+def detect(doc: Any) -> bool:
+    if not isinstance(doc, dict) or not isinstance(doc.get("results"), list):
+        return False
+    first = doc["results"][0] if doc["results"] else {}
+    return isinstance(first, dict) and (
+        "vulnerabilityDistribution" in first or "complianceDistribution" in first
+    )
+
+
+def parse(doc: Any) -> ParsedReport:
+    top = Rec(doc, "twistcli report")
+    results = list(top.objs("results"))
+    if not results:
+        raise InputError("twistcli report: 'results' is empty; expected one scanned image")
+    report = ParsedReport(tool="twistlock", report_format="twistcli-json")
+    for res in results:
+        _parse_result(res, report)
+    return report
+
+
+def _os_family(distro: str | None) -> str | None:
+    text = (distro or "").lower()
+    for family in OS_FAMILIES:
+        if family in text:
+            return family
+    return None
+
+
+def _parse_result(res: Rec, report: ParsedReport) -> None:
+    report.image_id = report.image_id or res.text("id")
+    report.image_name = report.image_name or res.text("name")
+    distro = res.text("distro")
+    report.os = report.os or distro
+    family = _os_family(distro)
+    pkg_types: dict[str, str] = {}
+    for pkg in res.objs("packages"):
+        name = pkg.text("name")
+        if name:
+            pkg_types.setdefault(name, pkg.text("type") or "")
+    compliances = res.get("compliances")
+    if compliances:
+        report.skipped.append(f"{res.where}: {len(compliances)} compliance issues (not CVEs)")
+    for vuln in res.objs("vulnerabilities"):
+        report.findings.append(_finding(vuln, pkg_types, family, len(report.raw_records)))
+        report.raw_records.append(vuln.dump())
+
+
+def _finding(v: Rec, pkg_types: dict[str, str], family: str | None, index: int) -> Finding:
+    vid = normalize_vuln_id(v.need("id"))
+    raw_name = v.need("packageName")
+    name, binaries = raw_name, tuple[str, ...]()
+    match = _USED_IN.match(raw_name)
+    if match:
+        name = match["src"]
+        binaries = tuple(b.strip() for b in str(match["bins"]).split(",") if b.strip())
+    kind = pkg_types.get(name) or next((pkg_types[b] for b in binaries if b in pkg_types), None)
+    links = v.texts("link")
+    if kind is None:
+        # The inventory does not list it: a distro tracker link still says "OS package".
+        kind = "os" if binaries or any(_DISTRO_LINK.search(x) for x in links) else "unknown"
+    pkg_type = ecosystem(kind, os_family=family)
+    is_os = pkg_type in ("deb", "rpm", "apk")
+    fixed: tuple[str, ...] = ()
+    status = v.text("status") or ""
+    fixed_match = _FIXED_IN.search(status)
+    if fixed_match:
+        fixed = tuple(x.strip() for x in fixed_match["versions"].split(",") if x.strip())
+    cvss = make_cvss("twistlock", v.text("vector"), v.number("cvss"))
+    return Finding(
+        tool="twistlock",
+        vuln_id=vid,
+        package_name=binaries[0] if binaries else name,
+        package_type=pkg_type,
+        source_name=name if is_os else None,
+        binary_names=binaries,
+        installed_version=v.text("packageVersion") or "",
+        fixed_versions=fixed,
+        severity=severity(v.get("severity"), f"{v.where}.severity"),
+        # twistcli takes the distro's rating for OS packages and NVD's otherwise
+        severity_source=(family or "vendor") if is_os else "nvd",
+        cvss=(cvss,) if cvss else (),
+        description=v.text("description"),
+        links=links,
+        published=v.text("publishedDate"),
+        modified=v.text("discoveredDate"),
+        raw_index=index,
+    )
+
+
+PARSER = ReportParser(tool="twistlock", report_format="twistcli-json", detect=detect, parse=parse)
