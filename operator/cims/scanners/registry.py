@@ -61,7 +61,8 @@ def load_json(data: bytes, source: str) -> Any:
     except UnicodeDecodeError:
         raise InputError(f"{source}: not text; expected a scanner's JSON report") from None
     except json.JSONDecodeError as err:
-        where = "truncated" if err.pos >= len(data.rstrip()) - 1 else "not valid JSON"
+        truncated = err.msg.startswith("Unterminated") or err.pos >= len(data.rstrip()) - 1
+        where = "truncated" if truncated else "not valid JSON"
         raise InputError(
             f"{source}: {where} at line {err.lineno} column {err.colno} ({err.msg}); "
             "expected a scanner's JSON report"

@@ -1,0 +1,1 @@
+"""The ``cims`` command line: one small module per command."""
