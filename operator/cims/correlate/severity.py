@@ -75,6 +75,13 @@ def _distro_ratings(members: Sequence[Finding], distro: str | None) -> list[tupl
 def image_distro(findings: Sequence[Finding]) -> str | None:
     """The distro whose ratings apply to an image: the one its tools most often rated by."""
     counts = Counter(f.severity_source for f in findings if f.severity_source in DISTRO_SOURCES)
+    if not counts:
+        # A tool that quotes exactly one distro's rating (Aqua's vendor_severity) quotes the
+        # image's own; Trivy quotes every distro's, which says nothing about this image.
+        for f in findings:
+            quoted = [src for src in f.vendor_severities if src in DISTRO_SOURCES]
+            if len(quoted) == 1:
+                counts[quoted[0]] += 1
     return max(counts.items(), key=lambda kv: (kv[1], kv[0] or ""))[0] if counts else None
 
 
