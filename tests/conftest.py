@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
+
+# CI runs the property tests on a fixed seed (a red CI must be reproducible); developers'
+# runs explore new examples every time.
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 HERE = Path(__file__).parent
 FIXTURES = HERE / "fixtures"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Literal, NewType
+from typing import Annotated, Any, Literal, NewType
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -157,7 +157,7 @@ class ParsedReport(BaseModel):
     image_id: str | None = None  # config digest, when the report gives it
     os: str | None = None
     findings: list[Finding] = Field(default_factory=list)
-    raw_records: list[str] = Field(default_factory=list)  # JSON of each finding's source record
+    raw_records: list[dict[str, Any]] = Field(default_factory=list)  # each finding's source record
     skipped: list[str] = Field(default_factory=list)  # why records were not findings
 
 

@@ -78,7 +78,7 @@ def parse(doc: Any) -> ParsedReport:
                 raw_index=len(report.raw_records),
             )
         )
-        report.raw_records.append(v.dump())
+        report.raw_records.append(v.original())
     return report
 
 

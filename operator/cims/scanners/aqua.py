@@ -129,9 +129,7 @@ def _parse_scanner(top: Rec) -> ParsedReport:
             continue
         for v in vulns:
             report.findings.append(_finding(v, res, os_family, len(report.raw_records)))
-            report.raw_records.append(
-                Rec({"resource": res.data, "vulnerability": v.data}, v.where).dump()
-            )
+            report.raw_records.append({"resource": res.data, "vulnerability": v.data})
     return report
 
 
@@ -148,7 +146,7 @@ def _parse_api(top: Rec) -> ParsedReport:
             report.os or " ".join(x for x in (v.text("os"), v.text("os_version")) if x) or None
         )
         report.findings.append(_finding(v, res, v.text("os"), len(report.raw_records)))
-        report.raw_records.append(v.dump())
+        report.raw_records.append(v.original())
     if len(images) > 1:
         raise InputError(
             f"aqua API report lists {len(images)} images; export one image's vulnerabilities "
@@ -167,7 +165,7 @@ def _parse_cves(top: Rec) -> ParsedReport:
     for v in top.objs("cves"):
         res = Rec({"name": v.text("file"), "path": v.text("file"), "type": "binary"}, v.where)
         report.findings.append(_finding(v, res, None, len(report.raw_records)))
-        report.raw_records.append(v.dump())
+        report.raw_records.append(v.original())
     return report
 
 

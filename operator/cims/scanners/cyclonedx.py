@@ -43,7 +43,9 @@ def parse(doc: Any) -> ParsedReport:
             report.findings.append(
                 _finding(v, ref, components.get(ref), tool, len(report.raw_records))
             )
-            report.raw_records.append(Rec({"vulnerability": v.data, "ref": ref}, v.where).dump())
+            report.raw_records.append(
+                Rec({"vulnerability": v.data, "ref": ref}, v.where).original()
+            )
     return report
 
 

@@ -38,7 +38,7 @@ def parse(doc: Any) -> ParsedReport:
         report.manifest_digests = tuple(dict.fromkeys(d for d in digests if d))
     for match in top.objs("matches"):
         report.findings.append(_finding(match, os_family, len(report.raw_records)))
-        report.raw_records.append(match.dump())
+        report.raw_records.append(match.original())
     return report
 
 

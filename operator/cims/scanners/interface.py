@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -99,8 +98,18 @@ class Rec:
         for i, item in enumerate(value):
             yield Rec(item, f"{self.where}.{key}[{i}]")
 
-    def dump(self) -> str:
-        return json.dumps(self.data, sort_keys=True, separators=(",", ":"))
+    def count(self, key: str) -> int:
+        """How many items a list field holds (None is 0)."""
+        value = self.data.get(key)
+        if value is None:
+            return 0
+        if not isinstance(value, list):
+            raise InputError(f"{self.where}.{key}: expected a list, got {_kind(value)}")
+        return len(value)
+
+    def original(self) -> dict[str, Any]:
+        """The record as the tool wrote it (serialized only when it is stored)."""
+        return self.data
 
 
 def records(doc: object, where: str) -> Iterator[Rec]:

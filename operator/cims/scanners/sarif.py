@@ -57,7 +57,7 @@ def parse(doc: Any) -> ParsedReport:
         rules = {r.need("id"): r for r in driver.objs("rules")}
         for res in run.objs("results"):
             report.findings.append(_finding(res, rules, tool, len(report.raw_records)))
-            report.raw_records.append(res.dump())
+            report.raw_records.append(res.original())
     assert report is not None
     return report
 

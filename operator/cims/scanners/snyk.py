@@ -66,7 +66,7 @@ def _parse_project(project: Rec, report: ParsedReport) -> None:
                 raw_index=len(report.raw_records),
             )
         )
-        report.raw_records.append(v.dump())
+        report.raw_records.append(v.original())
 
 
 PARSER = ReportParser(tool="snyk", report_format="snyk-json", detect=detect, parse=parse)

@@ -70,9 +70,9 @@ def _parse_result(res: Rec, os_family: str | None, report: ParsedReport) -> None
     rtype = res.text("Type")
     cls = res.text("Class")
     for key in _NON_VULN_CLASSES:
-        items = res.get(key)
+        items = res.count(key)
         if items:
-            report.skipped.append(f"{res.where}: {len(items)} {key.lower()} (not vulnerabilities)")
+            report.skipped.append(f"{res.where}: {items} {key.lower()} (not vulnerabilities)")
     if cls in ("config", "secret", "license", "license-file"):
         return
     # Legacy reports name no OS family; the result Type is the OS family there (debian, alpine ...)
@@ -86,7 +86,7 @@ def _parse_result(res: Rec, os_family: str | None, report: ParsedReport) -> None
             report.skipped.append(f"{vuln.where}: no VulnerabilityID or PkgName, not a finding")
             continue
         report.findings.append(_finding(vuln, rtype, family, len(report.raw_records)))
-        report.raw_records.append(vuln.dump())
+        report.raw_records.append(vuln.original())
 
 
 def _finding(v: Rec, rtype: str | None, os_family: str | None, index: int) -> Finding:

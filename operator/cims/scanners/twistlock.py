@@ -57,12 +57,12 @@ def _parse_result(res: Rec, report: ParsedReport) -> None:
         name = pkg.text("name")
         if name:
             pkg_types.setdefault(name, pkg.text("type") or "")
-    compliances = res.get("compliances")
+    compliances = res.count("compliances")
     if compliances:
-        report.skipped.append(f"{res.where}: {len(compliances)} compliance issues (not CVEs)")
+        report.skipped.append(f"{res.where}: {compliances} compliance issues (not CVEs)")
     for vuln in res.objs("vulnerabilities"):
         report.findings.append(_finding(vuln, pkg_types, family, len(report.raw_records)))
-        report.raw_records.append(vuln.dump())
+        report.raw_records.append(vuln.original())
 
 
 def _finding(v: Rec, pkg_types: dict[str, str], family: str | None, index: int) -> Finding:

@@ -45,9 +45,9 @@ def parse(doc: Any) -> ParsedReport:
     status = top.text("status")
     if status and status.upper() == "UNSUPPORTED":
         report.skipped.append("va report: status UNSUPPORTED, VA cannot scan this image's OS")
-    issues = top.get("configuration_issues")
+    issues = top.count("configuration_issues")
     if issues:
-        report.skipped.append(f"va report: {len(issues)} configuration issues (not CVEs)")
+        report.skipped.append(f"va report: {issues} configuration issues (not CVEs)")
     sev = default_severity()
     for v in top.objs("vulnerabilities"):
         cve = normalize_vuln_id(v.need("cve_id"))
@@ -75,7 +75,7 @@ def parse(doc: Any) -> ParsedReport:
                 report.raw_records.append(
                     Rec(
                         {"cve_id": cve, "notice": notice.data, "package": pkg.data}, pkg.where
-                    ).dump()
+                    ).original()
                 )
     return report
 

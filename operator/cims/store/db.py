@@ -253,7 +253,9 @@ class Store:
                     f.installed_version,
                     f.severity.value,
                     f.model_dump_json(exclude_defaults=True),
-                    raws[f.raw_index] if f.raw_index < len(raws) else "{}",
+                    json.dumps(raws[f.raw_index], separators=(",", ":"))
+                    if f.raw_index < len(raws)
+                    else "{}",
                 )
                 for f in findings
             ],
