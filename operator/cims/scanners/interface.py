@@ -41,6 +41,8 @@ class Rec:
     def text(self, key: str) -> str | None:
         """A string field; numbers are accepted as text, empty strings are None."""
         value = self.data.get(key)
+        if type(value) is str:  # the common case first: most fields are text
+            return value.strip() or None
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, str | int | float):
