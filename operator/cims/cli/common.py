@@ -11,7 +11,9 @@ import click
 from rich.console import Console
 
 from cims.correlate.severity import Policy
+from cims.errors import InputError
 from cims.model import Severity
+from cims.store.db import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_DB = "cims.db"
@@ -46,3 +48,10 @@ SEVERITY_CHOICE = click.Choice([s.value.lower() for s in Severity], case_sensiti
 
 def console() -> Console:
     return Console(soft_wrap=False, width=None if os.isatty(1) else 160)
+
+
+def open_existing(db_path: Path) -> Store:
+    """The store at ``db_path``; a missing file is an input error, not a new empty database."""
+    if not db_path.exists():
+        raise InputError(f"no database at {str(db_path)!r}; run cims import first or pass --db")
+    return Store(db_path)

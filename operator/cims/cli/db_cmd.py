@@ -6,9 +6,8 @@ from pathlib import Path
 
 import click
 
-from cims.cli.common import db_option
-from cims.errors import InputError, StoreError
-from cims.store.db import Store
+from cims.cli.common import db_option, open_existing
+from cims.errors import StoreError
 from cims.store.schema import SCHEMA_VERSION
 
 
@@ -21,9 +20,7 @@ def db_group() -> None:
 @db_option
 def check_command(db_path: Path) -> None:
     """Check integrity, foreign keys and schema version; exit non-zero on any problem."""
-    if not db_path.exists():
-        raise InputError(f"no database at {str(db_path)!r}")
-    with Store(db_path) as store:
+    with open_existing(db_path) as store:
         problems = store.check()
         images = len(store.images())
     if problems:
@@ -35,9 +32,7 @@ def check_command(db_path: Path) -> None:
 @db_option
 def images_command(db_path: Path) -> None:
     """List the images the database holds."""
-    if not db_path.exists():
-        raise InputError(f"no database at {str(db_path)!r}")
-    with Store(db_path) as store:
+    with open_existing(db_path) as store:
         for row in store.images():
             tag = f":{row.tag}" if row.tag else ""
             click.echo(f"{row.digest}  {row.name}{tag}  last seen {row.last_seen}")

@@ -7,13 +7,11 @@ from pathlib import Path
 
 import click
 
-from cims.cli.common import SEVERITY_CHOICE, console, db_option, policy_option
+from cims.cli.common import SEVERITY_CHOICE, console, db_option, open_existing, policy_option
 from cims.correlate.severity import Policy
-from cims.errors import InputError
 from cims.model import ImageRef, Severity, check_digest
 from cims.report import json_report, table
 from cims.report.model import build, json_schema
-from cims.store.db import Store
 
 
 @click.command("report")
@@ -43,9 +41,7 @@ def report_command(
     ref = ImageRef.parse(image_text) if image_text else None
     if digest:
         digest = check_digest(digest, what="--digest")
-    if not db_path.exists():
-        raise InputError(f"no database at {str(db_path)!r}; run cims import first or pass --db")
-    with Store(db_path) as store:
+    with open_existing(db_path) as store:
         row = store.find_image(ref, digest)
         report = build(
             store,
