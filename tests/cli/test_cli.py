@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from cims.cli.main import main
+from cims.store.schema import SCHEMA_VERSION
 
 from tests.conftest import FIXTURES, shared
 
@@ -50,7 +51,7 @@ def test_import_then_report_json(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "glibc" in out
     code, out, _ = run(["db", "check", "--db", db], capsys)
     assert code == 0
-    assert "ok (schema v1, 1 images)" in out
+    assert f"ok (schema v{SCHEMA_VERSION}, 1 images)" in out
 
 
 def test_same_image_pair_through_the_cli(

@@ -159,3 +159,31 @@ def test_schema_has_foreign_keys_and_wal(tmp_path: Path) -> None:
         assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert store.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
         assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_a_v1_database_is_migrated_on_open(tmp_path: Path) -> None:
+    from cims.store.schema import MIGRATIONS
+
+    db = tmp_path / "c.db"
+    conn = sqlite3.connect(db)
+    for statement in MIGRATIONS[0]:
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    with Store(db) as store:
+        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        store.import_reports(IMAGE, [_parsed(TWIST)])  # type: ignore[list-item]
+        groups = dict(store.conn.execute("SELECT id, alias_group FROM vulnerabilities"))
+        assert store.check() == []
+    assert groups["CVE-2018-6485"] == "CVE-2018-6485"
+
+
+def test_alias_groups_are_stored(tmp_path: Path) -> None:
+    path = FIXTURES / "grype" / "dd-vulnerable-image-debian10-allfields.json"
+    report, sha = parse_file(path)
+    with Store(tmp_path / "c.db") as store:
+        store.import_reports(ImageRef.parse("vulnerable-image:latest"), [(report, sha, path.name)])
+        groups = dict(store.conn.execute("SELECT id, alias_group FROM vulnerabilities"))
+    ghsa = next(f for f in report.findings if f.vuln_id.startswith("GHSA") and f.aliases)
+    assert groups[ghsa.vuln_id] == ghsa.aliases[0]

@@ -278,7 +278,12 @@ class Store:
 
     def _store_correlation(self, conn: sqlite3.Connection, image_pk: int, policy: Policy) -> None:
         conn.execute("DELETE FROM correlated WHERE image_fk = ?", (image_pk,))
-        for item in self._correlate(conn, image_pk, policy):
+        items = self._correlate(conn, image_pk, policy)
+        conn.executemany(
+            "UPDATE vulnerabilities SET alias_group = ? WHERE id = ?",
+            [(item.vulnerability, vid) for item in items for vid in item.ids],
+        )
+        for item in items:
             cur = conn.execute(
                 """INSERT INTO correlated (image_fk, vulnerability, ecosystem, package, version,
                      severity, tool_count, policy, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",

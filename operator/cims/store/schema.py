@@ -82,5 +82,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (correlated_fk, raw_fk)
         )""",
     ),
+    (
+        # v2: each vulnerability id records the alias group it was last correlated into
+        "ALTER TABLE vulnerabilities ADD COLUMN alias_group TEXT",
+        "CREATE INDEX vulnerabilities_group ON vulnerabilities (alias_group)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
