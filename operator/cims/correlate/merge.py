@@ -102,6 +102,10 @@ def _by_version(
     return clusters
 
 
+def _rank(severity: Severity) -> int:
+    return severity.rank
+
+
 @dataclass(frozen=True)
 class _Context:
     graph: AliasGraph
@@ -119,19 +123,29 @@ def _build(
 ) -> Correlated:
     group, eco, name = key
     findings = [f for _, f, _ in cluster]
-    ids = sorted({f.vuln_id for f in findings})
-    tools = sorted({f.tool for f in findings})
-    by_tool: dict[str, ToolView] = {}
-    for tool in tools:
-        mine = [f for f in findings if f.tool == tool]
-        by_tool[tool] = ToolView(
-            ids=sorted({f.vuln_id for f in mine}),
-            severity=max((f.severity for f in mine), key=lambda s: s.rank),
-            packages=sorted({f.package_name for f in mine}),
-            fixed_versions=sorted({v for f in mine for v in f.fixed_versions}),
+    # One pass gathers each tool's view (most rows have one member: keep this cheap).
+    per_tool: dict[str, tuple[set[str], list[Severity], set[str], set[str]]] = {}
+    for f in findings:
+        view = per_tool.get(f.tool)
+        if view is None:
+            view = per_tool[f.tool] = (set(), [], set(), set())
+        view[0].add(f.vuln_id)
+        view[1].append(f.severity)
+        view[2].add(f.package_name)
+        view[3].update(f.fixed_versions)
+    tools = sorted(per_tool)
+    by_tool = {
+        tool: ToolView(
+            ids=sorted(per_tool[tool][0]),
+            severity=max(per_tool[tool][1], key=_rank),
+            packages=sorted(per_tool[tool][2]),
+            fixed_versions=sorted(per_tool[tool][3]),
         )
+        for tool in tools
+    }
+    ids = sorted(set().union(*(v[0] for v in per_tool.values())))
     severity, source = resolve(findings, ctx.policy, ctx.tool_order, ctx.distro)
-    packages = sorted({f.package_name for f in findings})
+    packages = sorted(set().union(*(v[2] for v in per_tool.values())))
     version = cluster[0][2]
     reasons = [f"key: {group} in {eco}:{name}@{version}"]
     if len(ids) > 1:
@@ -143,7 +157,7 @@ def _build(
     reasons.extend(sorted({ctx.notes[rid] for rid, _, _ in cluster if rid in ctx.notes}))
     if len(tools) == 1:
         reasons.append(f"reported by {tools[0]} only")
-    title = next((f.title for f in sorted(findings, key=lambda f: f.tool) if f.title), None)
+    title = next((f.title for t in tools for f in findings if f.tool == t and f.title), None)
     return Correlated(
         vulnerability=group,
         ids=ids,
@@ -156,7 +170,7 @@ def _build(
         severity=severity,
         severity_source=source,
         policy=ctx.policy,
-        fixed_versions=sorted({v for f in findings for v in f.fixed_versions}),
+        fixed_versions=sorted(set().union(*(v[3] for v in per_tool.values()))),
         title=title,
         single_tool=len(tools) == 1,
         reasons=reasons,

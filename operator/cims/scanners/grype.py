@@ -155,6 +155,8 @@ def _finding(match: Rec, os_family: str | None, index: int) -> Finding:
 
 def _purl_upstream(purl: str) -> tuple[str | None, str | None]:
     """Source package from a purl's ``upstream`` qualifier ("glibc@2.35-0ubuntu3" or "glibc")."""
+    if "upstream=" not in purl:  # most purls have none: skip the full parse
+        return None, None
     try:
         qualifiers = PackageURL.from_string(purl).qualifiers
     except ValueError:
