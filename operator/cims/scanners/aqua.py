@@ -5,15 +5,21 @@ Aqua's Trivy-based service emits Trivy JSON, which :mod:`cims.scanners.trivy` re
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from cims.errors import InputError
 from cims.model import Cvss, Finding, ParsedReport, Severity, normalize_vuln_id
+from cims.scanners import trivy
 from cims.scanners.interface import (
+    Invocation,
     Rec,
     ReportParser,
+    ScanTarget,
     ecosystem,
     make_cvss,
+    need_setting,
+    setting,
     severity,
     split_versions,
 )
@@ -170,3 +176,37 @@ def _parse_cves(top: Rec) -> ParsedReport:
 
 
 PARSER = ReportParser(tool="aqua", report_format="aqua-json", detect=detect, parse=parse)
+
+
+def invocation(target: ScanTarget, env: Mapping[str, str]) -> Invocation:
+    """Aqua Enterprise ``scannercli scan``; with ``CIMS_AQUA_TRIVY_SERVER`` Aqua's Trivy server.
+
+    scannercli exits 4 when the image is disallowed by policy: a scan that still wrote its
+    JSON file counts as done.
+    """
+    if setting(env, "CIMS_AQUA_TRIVY_SERVER"):
+        return trivy.invocation(target, env, server_of="aqua")
+    out = target.workdir / "aqua.json"
+    argv = [env.get("CIMS_SCANNERCLI", "scannercli"), "scan"]
+    argv += ["--host", need_setting(env, "CIMS_AQUA_HOST", "aqua")]
+    secrets: list[str] = []
+    token = setting(env, "CIMS_AQUA_TOKEN")
+    if token:
+        argv += ["--token", token]
+        secrets.append(token)
+    else:
+        password = need_setting(env, "CIMS_AQUA_PASSWORD", "aqua")
+        argv += ["--user", need_setting(env, "CIMS_AQUA_USER", "aqua"), "--password", password]
+        secrets.append(password)
+    registry = setting(env, "CIMS_AQUA_REGISTRY")
+    image = target.by_digest
+    if registry:  # the image as Aqua's registry integration names it
+        argv += ["--registry", registry]
+        tag = target.image.tag
+        image = f"{target.image.repository}:{tag}" if tag else target.image.repository
+    else:
+        argv.append("--local")
+    argv += ["--jsonfile", str(out), image]
+    return Invocation(
+        argv=tuple(argv), output=out, secrets=tuple(secrets), policy_exit_codes=frozenset({4})
+    )

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from packageurl import PackageURL
 
 from cims.errors import InputError
 from cims.model import Cvss, Finding, ParsedReport, normalize_vuln_id
-from cims.scanners.interface import Rec, ReportParser, ecosystem, make_cvss, severity
+from cims.scanners.interface import (
+    Invocation,
+    Rec,
+    ReportParser,
+    ScanTarget,
+    ecosystem,
+    make_cvss,
+    setting,
+    severity,
+)
 
 
 def detect(doc: Any) -> bool:
@@ -169,3 +179,19 @@ def _purl_upstream(purl: str) -> tuple[str | None, str | None]:
 
 
 PARSER = ReportParser(tool="grype", report_format="grype-json", detect=detect, parse=parse)
+
+
+def invocation(target: ScanTarget, env: Mapping[str, str]) -> Invocation:
+    """``grype registry:IMAGE@DIGEST -o json --file OUT`` (or ``sbom:FILE``), DB from settings."""
+    out = target.workdir / "grype.json"
+    source = f"sbom:{target.sbom}" if target.sbom else f"registry:{target.by_digest}"
+    argv = (env.get("CIMS_GRYPE", "grype"), source, "-o", "json", "--file", str(out), "-q")
+    extra: dict[str, str] = {}
+    db_dir = setting(env, "CIMS_GRYPE_DB_DIR")
+    if db_dir:
+        extra["GRYPE_DB_CACHE_DIR"] = db_dir
+    if (env.get("CIMS_GRYPE_OFFLINE") or "").lower() in ("1", "true", "yes"):
+        extra["GRYPE_DB_AUTO_UPDATE"] = "false"
+        extra["GRYPE_DB_VALIDATE_AGE"] = "false"
+        extra["GRYPE_CHECK_FOR_APP_UPDATE"] = "false"
+    return Invocation(argv=argv, output=out, env=extra)

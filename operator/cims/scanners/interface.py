@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from cims.errors import InputError
-from cims.model import Cvss, ParsedReport, Severity
+from cims.model import Cvss, ImageRef, ParsedReport, Severity
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,57 @@ class ReportParser:
     report_format: str
     detect: Callable[[Any], bool]
     parse: Callable[[Any], ParsedReport]
+
+
+@dataclass(frozen=True)
+class ScanTarget:
+    """What a scanner is asked to scan: an image by digest, a scratch folder, maybe an SBOM."""
+
+    image: ImageRef  # has a digest
+    workdir: Path
+    sbom: Path | None = None  # a syft JSON SBOM to read instead of pulling the image
+
+    @property
+    def by_digest(self) -> str:
+        """registry/repository@sha256:... : what every tool is pointed at."""
+        return f"{self.image.name}@{self.image.digest}"
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """How to run a command-line scanner once: argv, extra environment, stdin, output file.
+
+    ``secrets`` are the values that must never appear in a log line or message.
+    """
+
+    argv: tuple[str, ...]
+    output: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+    stdin: str | None = None
+    secrets: tuple[str, ...] = ()
+    ok_exit_codes: frozenset[int] = frozenset({0})
+    policy_exit_codes: frozenset[int] = frozenset()  # "scanned, but policy says no"
+
+
+def setting(env: Mapping[str, str], name: str) -> str | None:
+    """A setting from ``NAME``, or from the file ``NAME_FILE`` names (a mounted Secret)."""
+    value = env.get(name)
+    if value:
+        return value
+    path = env.get(f"{name}_FILE")
+    if path:
+        try:
+            return Path(path).read_text().strip() or None
+        except OSError as err:
+            raise InputError(f"{name}_FILE={path}: cannot read it ({err.strerror})") from None
+    return None
+
+
+def need_setting(env: Mapping[str, str], name: str, tool: str) -> str:
+    value = setting(env, name)
+    if value is None:
+        raise InputError(f"{tool}: set {name} (or {name}_FILE) to use it")
+    return value
 
 
 class Rec:

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from cims.errors import InputError
 from cims.model import Cvss, Finding, ParsedReport, Severity, normalize_vuln_id
 from cims.scanners.interface import (
+    Invocation,
     Rec,
     ReportParser,
+    ScanTarget,
     ecosystem,
     make_cvss,
+    need_setting,
     records,
+    setting,
     severity,
     split_versions,
 )
@@ -147,3 +152,34 @@ def _finding(v: Rec, rtype: str | None, os_family: str | None, index: int) -> Fi
 
 
 PARSER = ReportParser(tool="trivy", report_format="trivy-json", detect=detect, parse=parse)
+
+
+# --- running it ------------------------------------------------------------------------------
+
+
+def invocation(target: ScanTarget, env: Mapping[str, str], *, server_of: str = "") -> Invocation:
+    """``trivy image`` (or ``trivy sbom``) writing JSON; offline DB options from the settings.
+
+    With ``server_of`` ("aqua"), Trivy is a client of that tool's Trivy server: URL and token
+    come from ``CIMS_AQUA_TRIVY_SERVER`` / ``CIMS_AQUA_TRIVY_TOKEN`` and the token reaches
+    Trivy through its ``TRIVY_TOKEN`` variable, never argv.
+    """
+    out = target.workdir / f"{server_of or 'trivy'}-trivy.json"
+    argv = [env.get("CIMS_TRIVY", "trivy"), "sbom" if target.sbom else "image"]
+    argv += ["--format", "json", "--output", str(out), "--quiet"]
+    extra: dict[str, str] = {}
+    secrets: list[str] = []
+    cache = setting(env, "CIMS_TRIVY_CACHE_DIR")
+    if cache:
+        argv += ["--cache-dir", cache]
+    if (env.get("CIMS_TRIVY_OFFLINE") or "").lower() in ("1", "true", "yes"):
+        argv += ["--skip-db-update", "--skip-java-db-update", "--offline-scan"]
+    if server_of:
+        prefix = f"CIMS_{server_of.upper()}_TRIVY"
+        argv += ["--server", need_setting(env, f"{prefix}_SERVER", server_of)]
+        token = setting(env, f"{prefix}_TOKEN")
+        if token:
+            extra["TRIVY_TOKEN"] = token
+            secrets.append(token)
+    argv.append(str(target.sbom) if target.sbom else target.by_digest)
+    return Invocation(argv=tuple(argv), output=out, env=extra, secrets=tuple(secrets))

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from cims.errors import InputError
 from cims.model import Finding, ParsedReport, normalize_vuln_id
-from cims.scanners.interface import OS_FAMILIES, Rec, ReportParser, ecosystem, make_cvss, severity
+from cims.scanners.interface import (
+    OS_FAMILIES,
+    Invocation,
+    Rec,
+    ReportParser,
+    ScanTarget,
+    ecosystem,
+    make_cvss,
+    need_setting,
+    setting,
+    severity,
+)
 
 # "glibc (used in libc6, multiarch-support, libc-bin)": a source package and its binaries
 _USED_IN = re.compile(r"^(?P<src>[^\s(]+)\s*\(used in (?P<bins>[^)]*)\)\s*$")
@@ -108,3 +120,40 @@ def _finding(v: Rec, pkg_types: dict[str, str], family: str | None, index: int) 
 
 
 PARSER = ReportParser(tool="twistlock", report_format="twistcli-json", detect=detect, parse=parse)
+
+
+def invocation(target: ScanTarget, env: Mapping[str, str]) -> Invocation:
+    """``twistcli images scan --address URL <auth> --details --output-file OUT IMAGE``.
+
+    twistcli ignores options placed after the image, so the image is last. It exits 1 both
+    when the image fails its policy and when twistcli itself fails: the runtime judges by the
+    output file, so 1 is accepted here and a missing or unreadable file is the failure.
+    """
+    out = target.workdir / "twistlock.json"
+    argv = [env.get("CIMS_TWISTCLI", "twistcli"), "images", "scan"]
+    argv += ["--address", need_setting(env, "CIMS_TWISTLOCK_ADDRESS", "twistlock")]
+    secrets: list[str] = []
+    token = setting(env, "CIMS_TWISTLOCK_TOKEN")
+    if token:
+        argv += ["--token", token]
+        secrets.append(token)
+    else:
+        password = need_setting(env, "CIMS_TWISTLOCK_PASSWORD", "twistlock")
+        argv += ["--user", need_setting(env, "CIMS_TWISTLOCK_USER", "twistlock")]
+        argv += ["--password", password]
+        secrets.append(password)
+    docker = setting(env, "CIMS_TWISTLOCK_DOCKER_ADDRESS")
+    if docker:
+        argv += ["--docker-address", docker]
+    argv += ["--details", "--output-file", str(out)]
+    tarball = setting(env, "CIMS_TWISTLOCK_TARBALL")
+    if tarball:
+        argv += ["--tarball", tarball]
+    argv.append(target.by_digest)
+    return Invocation(
+        argv=tuple(argv),
+        output=out,
+        secrets=tuple(secrets),
+        ok_exit_codes=frozenset({0}),
+        policy_exit_codes=frozenset({1}),
+    )

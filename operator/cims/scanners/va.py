@@ -10,12 +10,27 @@ rating from another tool.
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.error import HTTPError, URLError
+from urllib.parse import quote, urlencode
+from urllib.request import Request, urlopen
 
-from cims.errors import InputError
-from cims.model import Finding, ParsedReport, Severity, normalize_vuln_id
-from cims.scanners.interface import Rec, ReportParser, ecosystem
+from cims.errors import InputError, ToolError
+from cims.model import Finding, ImageRef, ParsedReport, Severity, normalize_vuln_id
+from cims.scanners.interface import (
+    Rec,
+    ReportParser,
+    ScanTarget,
+    ecosystem,
+    need_setting,
+    setting,
+)
 
 DEFAULT_SEVERITY_ENV = "CIMS_VA_DEFAULT_SEVERITY"
 SEVERITY_SOURCE = "va-default"
@@ -81,3 +96,131 @@ def parse(doc: Any) -> ParsedReport:
 
 
 PARSER = ReportParser(tool="va", report_format="va-v4-json", detect=detect, parse=parse)
+
+
+# --- fetching a report from the VA API ----------------------------------------------------------
+
+_ICR = re.compile(r"^(?:[a-z0-9-]+\.)*icr\.io$|^registry(?:\.[a-z0-9-]+)?\.bluemix\.net$")
+IAM_URL = "https://iam.cloud.ibm.com"
+_PENDING = frozenset({"INCOMPLETE", "UNSCANNED", "SCANNING", "QUEUED"})
+
+
+def applies(image: ImageRef) -> bool:
+    """VA scans images in IBM Cloud Container Registry domains only."""
+    host = image.registry.split(":", 1)[0]
+    return bool(_ICR.match(host))
+
+
+@dataclass
+class VaClient:
+    """The VA v4 REST flow: API key -> IAM token, poll the image status, read the report."""
+
+    env: Mapping[str, str]
+    deadline: float  # time.monotonic() by which the report must be in
+    sleep: Callable[[float], None] = time.sleep
+    secrets: list[str] = field(default_factory=list)
+
+    def fetch(self, target: ScanTarget) -> bytes:
+        image = target.image
+        apikey = need_setting(self.env, "CIMS_VA_APIKEY", "va")
+        account = need_setting(self.env, "CIMS_VA_ACCOUNT", "va")
+        self.secrets.append(apikey)
+        base = (setting(self.env, "CIMS_VA_URL") or f"https://{image.registry}").rstrip("/")
+        token = self._token(apikey)
+        self.secrets.append(token)
+        headers = {"Authorization": f"Bearer {token}", "Account": account}
+        name = quote(self._name(target), safe="")
+        delay = 1.0
+        while True:
+            status, body = self._get(f"{base}/va/api/v4/report/image/status/{name}", headers)
+            state = _status_word(status, body)
+            if state not in _PENDING and status != 404:
+                break
+            if time.monotonic() + delay > self.deadline:
+                raise TimeoutError(
+                    f"va: the image is still {state or 'not scanned'} at the deadline"
+                )
+            self.sleep(delay)
+            delay = min(delay * 2, 30.0)
+        status, body = self._get(f"{base}/va/api/v4/report/image/{name}", headers)
+        if status != 200:
+            raise ToolError(f"va: report request answered HTTP {status}")
+        return body
+
+    def _name(self, target: ScanTarget) -> str:
+        """VA reports tagged images: registry/namespace/repo:tag (CIMS_VA_TAG maps a digest)."""
+        image = target.image
+        tag = image.tag or setting(self.env, "CIMS_VA_TAG")
+        if not tag:
+            raise InputError(
+                f"va: {image} has no tag and VA reports tagged images only; "
+                "give the tag in the image reference or set CIMS_VA_TAG"
+            )
+        return f"{image.registry}/{image.repository}:{tag}"
+
+    def _token(self, apikey: str) -> str:
+        iam = (setting(self.env, "CIMS_VA_IAM_URL") or IAM_URL).rstrip("/")
+        form = urlencode(
+            {"grant_type": "urn:ibm:params:oauth:grant-type:apikey", "apikey": apikey}
+        ).encode()
+        status, body = self._request(
+            f"{iam}/identity/token",
+            form,
+            {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"},
+        )
+        if status in (400, 401, 403):
+            raise ToolError(f"va: IAM refused the API key (HTTP {status}); check CIMS_VA_APIKEY")
+        if status != 200:
+            raise ToolError(f"va: IAM token request answered HTTP {status}")
+        try:
+            token = json.loads(body)["access_token"]
+        except (ValueError, KeyError, TypeError):
+            raise ToolError("va: IAM answered without an access_token") from None
+        if not isinstance(token, str) or not token:
+            raise ToolError("va: IAM answered without an access_token")
+        return token
+
+    def _get(self, url: str, headers: dict[str, str]) -> tuple[int, bytes]:
+        status, body = self._request(url, None, {**headers, "Accept": "application/json"})
+        if status in (401, 403):
+            raise ToolError(f"va: HTTP {status} from the VA API; check CIMS_VA_ACCOUNT and access")
+        if status not in (200, 404):
+            raise ToolError(f"va: HTTP {status} from {url.split('?', 1)[0]}")
+        return status, body
+
+    def _request(self, url: str, data: bytes | None, headers: dict[str, str]) -> tuple[int, bytes]:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("va: no time left for the request")
+        if not url.startswith(("https://", "http://")):
+            raise InputError(f"va: {url!r} is not an http(s) URL")
+        req = Request(url, data=data, headers=headers, method="POST" if data else "GET")  # noqa: S310 (scheme checked above)
+        try:
+            with urlopen(req, timeout=min(remaining, 60)) as resp:  # noqa: S310 (scheme checked above)
+                return int(resp.status), bytes(resp.read())
+        except HTTPError as err:
+            return int(err.code), err.read() or b""
+        except TimeoutError:
+            raise TimeoutError(
+                f"va: no answer from {url.split('/va/', maxsplit=1)[0]} in time"
+            ) from None
+        except URLError as err:
+            raise ToolError(
+                f"va: cannot reach {url.split('/va/', maxsplit=1)[0]}: {err.reason}"
+            ) from None
+
+
+def _host(url: str) -> str:
+    return "/".join(url.split("/", 3)[:3])
+
+
+def _status_word(status: int, body: bytes) -> str | None:
+    if status == 404:
+        return None
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        raise ToolError(
+            "va: the status endpoint answered with something that is not JSON"
+        ) from None
+    return str(doc.get("status", "")).upper() if isinstance(doc, dict) else None

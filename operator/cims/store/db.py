@@ -124,10 +124,13 @@ class Store:
         *,
         kind: str = "import",
         runs: Sequence[ToolRun] = (),
+        report_runs: Sequence[ToolRun | None] = (),
         policy: Policy = Policy.VENDOR,
     ) -> tuple[ImageRow, list[ImportOutcome]]:
         """Store (report, sha256, source) triples and extra tool runs as one scan; correlate.
 
+        ``report_runs`` (aligned with ``reports``) are the runs that produced the reports, when
+        CIMS ran the tools; ``runs`` are tool runs without a report (failed, not applicable).
         All or nothing: any error rolls the whole import back.
         """
         digest = resolve_digest(image, [r for r, _, _ in reports])
@@ -135,7 +138,7 @@ class Store:
         with self.transaction() as conn:
             image_pk = self._upsert_image(conn, image, digest, [r for r, _, _ in reports])
             scan_pk: int | None = None
-            for report, sha, source in reports:
+            for i, (report, sha, source) in enumerate(reports):
                 dup = conn.execute(
                     "SELECT id FROM tool_runs WHERE image_fk = ? AND report_sha256 = ?",
                     (image_pk, sha),
@@ -147,7 +150,8 @@ class Store:
                     continue
                 if scan_pk is None:
                     scan_pk = self._new_scan(conn, image_pk, kind)
-                run = ToolRun(
+                given = report_runs[i] if i < len(report_runs) else None
+                run = given or ToolRun(
                     tool=report.tool,
                     tool_version=report.tool_version,
                     report_format=report.report_format,

@@ -1,0 +1,88 @@
+"""``cims scan``: run the selected scanners against one image, store, report, gate."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from cims.cli.common import SEVERITY_CHOICE, console, db_option, policy_option
+from cims.correlate.merge import Correlated
+from cims.correlate.severity import Policy
+from cims.errors import GateError
+from cims.model import ImageRef, Severity, check_digest
+from cims.oci import pinned
+from cims.report import json_report, table
+from cims.report.model import build
+from cims.runtime.scan import DEFAULT_TIMEOUT_S, DEFAULT_TOOLS, parse_tools, scan_image
+from cims.runtime.store import store_outcomes
+from cims.store.db import Store
+
+
+@click.command("scan")
+@click.argument("image_text", metavar="IMAGE")
+@click.option("--digest", help="sha256:<64 hex> the image must have (checked in the registry).")
+@click.option(
+    "--tools",
+    default=",".join(DEFAULT_TOOLS),
+    show_default=True,
+    help="Comma-separated: twistlock, aqua, va, trivy, grype.",
+)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=1),
+    default=DEFAULT_TIMEOUT_S,
+    show_default=True,
+    help="Seconds each tool may take.",
+)
+@click.option(
+    "--sbom",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A syft JSON SBOM that trivy and grype read instead of pulling the image.",
+)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option(
+    "--fail-on",
+    type=SEVERITY_CHOICE,
+    help="Exit 5 when a correlated finding is at or above this severity.",
+)
+@db_option
+@policy_option
+def scan_command(
+    *,
+    image_text: str,
+    digest: str | None,
+    tools: str,
+    timeout_s: float,
+    sbom: Path | None,
+    fmt: str,
+    fail_on: str | None,
+    db_path: Path,
+    policy: str | None,
+) -> None:
+    """Scan IMAGE by digest with several tools in parallel and print the correlated report."""
+    chosen = parse_tools(tools)
+    image = pinned(
+        ImageRef.parse(image_text), check_digest(digest, what="--digest") if digest else None
+    )
+    outcomes = scan_image(image, chosen, timeout_s=timeout_s, sbom=sbom)
+    with Store(db_path) as store:
+        row = store_outcomes(store, image, outcomes, Policy(policy) if policy else Policy.VENDOR)
+        report = build(store, row)
+    if fmt == "json":
+        click.echo(json_report.render(report), nl=False)
+    else:
+        table.render(report, console())
+    gate(report.findings, fail_on)
+
+
+def gate(findings: Sequence[Correlated], fail_on: str | None) -> None:
+    """Exit 5 (GateError) when a finding is at or above ``fail_on``."""
+    if not fail_on:
+        return
+    threshold = Severity(fail_on.upper())
+    hits = [f for f in findings if f.severity.rank >= threshold.rank]
+    if hits:
+        raise GateError(f"{len(hits)} findings at or above {threshold.value} (--fail-on)")

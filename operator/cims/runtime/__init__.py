@@ -1,0 +1,1 @@
+"""The scan runtime: run the selected scanners against one image, in parallel, and store it."""

@@ -1,0 +1,1 @@
+"""Stand-ins for proprietary scanners and services, replaying real reports."""

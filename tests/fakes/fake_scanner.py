@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""A stand-in for trivy, grype, twistcli and scannercli: replays a real report from the fixtures.
+
+It is installed under the tool's name (a symlink), checks the argument shape the real tool
+needs (and fails like it when it is wrong), logs what it got, then behaves as
+FAKE_SCANNER_MODE says: ok, policy (exit 1 or 4 after writing), crash, garbage, truncated,
+nofile, slow (sleeps FAKE_SCANNER_SLEEP seconds first).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def fail(msg: str, code: int = 2) -> None:
+    sys.stderr.write(msg + "\n")
+    sys.exit(code)
+
+
+def option(argv: list[str], name: str) -> str | None:
+    if name in argv:
+        i = argv.index(name)
+        return argv[i + 1] if i + 1 < len(argv) else None
+    return None
+
+
+def output_of(tool: str, argv: list[str]) -> str:
+    if tool == "trivy":
+        if not argv or argv[0] not in ("image", "sbom"):
+            fail("trivy: unknown command")
+        if option(argv, "--format") != "json":
+            fail("trivy: this fake only writes --format json")
+        out = option(argv, "--output")
+    elif tool == "grype":
+        if not argv or not argv[0].startswith(("registry:", "sbom:")):
+            fail("grype: first argument must be the source")
+        if option(argv, "-o") != "json":
+            fail("grype: this fake only writes -o json")
+        out = option(argv, "--file")
+    elif tool == "twistcli":
+        if argv[:2] != ["images", "scan"]:
+            fail("twistcli: unknown command")
+        if argv[-1].startswith("-") or option(argv, "--address") is None:
+            fail("twistcli: the image must be the last argument, after --address")
+        if "--details" not in argv:
+            fail("twistcli: this fake wants --details")
+        out = option(argv, "--output-file")
+    elif tool == "scannercli":
+        if argv[:1] != ["scan"] or option(argv, "--host") is None:
+            fail("scannercli: usage: scannercli scan --host URL ... IMAGE")
+        out = option(argv, "--jsonfile")
+    else:
+        fail(f"fake scanner does not know {tool}")
+    if not out:
+        fail(f"{tool}: no output file option")
+    return str(out)
+
+
+def main() -> None:
+    tool = Path(sys.argv[0]).name
+    argv = sys.argv[1:]
+    stdin = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
+    log = os.environ.get("FAKE_SCANNER_LOG")
+    if log:
+        with open(log, "a") as fh:
+            env = {k: v for k, v in os.environ.items() if k.startswith(("TRIVY_", "GRYPE_"))}
+            fh.write(json.dumps({"tool": tool, "argv": argv, "env": env, "stdin": stdin}) + "\n")
+    out = output_of(tool, argv)
+    mode = os.environ.get(f"FAKE_{tool.upper()}_MODE") or os.environ.get("FAKE_SCANNER_MODE", "ok")
+    if mode == "slow":
+        time.sleep(float(os.environ.get("FAKE_SCANNER_SLEEP", "30")))
+    if mode == "crash":  # like many tools, it echoes its command line when it dies
+        fail(f"{tool}: panic: runtime error running {' '.join(sys.argv)}", 2)
+    if mode == "nofile":
+        fail(f"{tool}: failed to authenticate to the console", 1)
+    report = Path(os.environ[f"FAKE_{tool.upper()}_REPORT"]).read_bytes()
+    if mode == "garbage":
+        report = b"<html><body>502 Bad Gateway</body></html>"
+    if mode == "truncated":
+        report = report[: len(report) // 2]
+    Path(out).write_bytes(report)
+    if mode == "policy":
+        sys.exit(4 if tool == "scannercli" else 1)
+
+
+if __name__ == "__main__":
+    main()
