@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote
 
 REPORT = Path(__file__).parents[1] / "fixtures" / "va" / "ibm-sdk-test-image-report.json"
-TOKEN = "iam-access-token-xyz"  # noqa: S105 (a test value)
+TOKEN = "iam-access-token-xyz"
 
 
 @dataclass
