@@ -60,6 +60,25 @@ def output_of(tool: str, argv: list[str]) -> str:
     return str(out)
 
 
+def as_scanned(report: bytes, target: str) -> bytes:
+    """The replayed report, naming the image it was asked to scan (as the real tool would)."""
+    if "@sha256:" not in target:
+        return report
+    digest = "sha256:" + target.split("@sha256:", 1)[1]
+    name = target.split(":", 1)[1] if target.startswith(("registry:", "sbom:")) else target
+    doc = json.loads(report)
+    if isinstance(doc, dict) and "digest" in doc:  # aqua scannercli
+        doc["digest"] = digest
+    meta = doc.get("Metadata") if isinstance(doc, dict) else None
+    if isinstance(meta, dict) and "RepoDigests" in meta:  # trivy
+        meta["RepoDigests"] = [name]
+    source = doc.get("source") if isinstance(doc, dict) else None
+    if isinstance(source, dict) and isinstance(source.get("target"), dict):  # grype
+        source["target"]["manifestDigest"] = digest
+        source["target"]["repoDigests"] = [name]
+    return json.dumps(doc).encode()
+
+
 def main() -> None:
     tool = Path(sys.argv[0]).name
     argv = sys.argv[1:]
@@ -78,6 +97,8 @@ def main() -> None:
     if mode == "nofile":
         fail(f"{tool}: failed to authenticate to the console", 1)
     report = Path(os.environ[f"FAKE_{tool.upper()}_REPORT"]).read_bytes()
+    if mode != "otherimage":
+        report = as_scanned(report, argv[-1] if tool != "grype" else argv[0])
     if mode == "garbage":
         report = b"<html><body>502 Bad Gateway</body></html>"
     if mode == "truncated":

@@ -182,3 +182,11 @@ def test_default_tools_are_the_pipeline_default() -> None:
 
     assert DEFAULT_TOOLS == ("twistlock", "va")
     assert parse_tools(" Twistlock , VA ") == ("twistlock", "va")
+
+
+def test_a_report_of_another_image_fails_that_tool_only(fakes: Fakes) -> None:
+    fakes.env["FAKE_SCANNERCLI_MODE"] = "otherimage"
+    got = _by_tool(scan_image(IMAGE, ["aqua", "twistlock"], env=fakes.env))
+    assert got["aqua"].run.status == "failed"
+    assert f"not the scanned {DIGEST}" in got["aqua"].run.message
+    assert got["twistlock"].run.status == "ok"

@@ -10,6 +10,7 @@ from cims import __version__
 from cims.cli.db_cmd import db_group
 from cims.cli.demo_cmd import demo_command
 from cims.cli.import_cmd import import_command
+from cims.cli.pipeline_cmd import pipeline_command
 from cims.cli.report_cmd import report_command
 from cims.cli.scan_cmd import scan_command
 from cims.errors import CimsError
@@ -26,6 +27,7 @@ cli.add_command(report_command)
 cli.add_command(db_group)
 cli.add_command(demo_command)
 cli.add_command(scan_command)
+cli.add_command(pipeline_command)
 
 
 def main(argv: list[str] | None = None) -> int:

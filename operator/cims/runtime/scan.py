@@ -102,6 +102,7 @@ def _run_tool(
             secrets = list(inv.secrets)
             data, source, note = _run_cli(tool, inv, timeout_s, env)
         report, sha = parse_report(data, source, _parser_tool(tool, data))
+        _check_image(tool, report, target)
     except TimeoutError as err:
         return _outcome(tool, start, "timed-out", redact(str(err), secrets))
     except (CimsError, _NoReport) as err:
@@ -135,6 +136,15 @@ def _run_cli(
     if result.returncode in inv.policy_exit_codes:
         note = f"the image fails {tool}'s policy (exit {result.returncode})"
     return inv.output.read_bytes(), inv.output.name, note
+
+
+def _check_image(tool: str, report: ParsedReport, target: ScanTarget) -> None:
+    """A report that names another image digest than the one scanned is that tool's failure."""
+    named = [d for d in report.manifest_digests if d.startswith("sha256:") and len(d) == 71]
+    if named and target.image.digest not in named and report.image_id != target.image.digest:
+        raise _NoReport(
+            f"{tool} reported on image {named[0]}, not the scanned {target.image.digest}"
+        )
 
 
 def _parser_tool(tool: str, data: bytes) -> str:
