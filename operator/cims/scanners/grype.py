@@ -9,6 +9,7 @@ from packageurl import PackageURL
 
 from cims.errors import InputError
 from cims.model import Cvss, Finding, ParsedReport, normalize_vuln_id
+from cims.oci import plain_http
 from cims.scanners.interface import (
     Invocation,
     Rec,
@@ -194,4 +195,6 @@ def invocation(target: ScanTarget, env: Mapping[str, str]) -> Invocation:
         extra["GRYPE_DB_AUTO_UPDATE"] = "false"
         extra["GRYPE_DB_VALIDATE_AGE"] = "false"
         extra["GRYPE_CHECK_FOR_APP_UPDATE"] = "false"
+    if plain_http(target.image.registry, env):
+        extra["GRYPE_REGISTRY_INSECURE_USE_HTTP"] = "true"
     return Invocation(argv=argv, output=out, env=extra)

@@ -8,6 +8,7 @@ from typing import Any
 
 from cims.errors import InputError
 from cims.model import Cvss, Finding, ParsedReport, Severity, normalize_vuln_id
+from cims.oci import plain_http
 from cims.scanners.interface import (
     Invocation,
     Rec,
@@ -181,5 +182,7 @@ def invocation(target: ScanTarget, env: Mapping[str, str], *, server_of: str = "
         if token:
             extra["TRIVY_TOKEN"] = token
             secrets.append(token)
+    if plain_http(target.image.registry, env):
+        extra["TRIVY_INSECURE"] = "true"
     argv.append(str(target.sbom) if target.sbom else target.by_digest)
     return Invocation(argv=tuple(argv), output=out, env=extra, secrets=tuple(secrets))
