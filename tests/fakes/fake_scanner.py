@@ -64,8 +64,9 @@ def as_scanned(report: bytes, target: str) -> bytes:
     """The replayed report, naming the image it was asked to scan (as the real tool would)."""
     sbom = target[5:] if target.startswith("sbom:") else target
     if Path(sbom).is_file():  # an SBOM scan names the image syft read
-        meta = json.loads(Path(sbom).read_text())["source"]["metadata"]
-        target = f"{meta['userInput'].split(':', 1)[1]}@{meta['manifestDigest']}"
+        meta = json.loads(Path(sbom).read_text()).get("source", {}).get("metadata", {})
+        if "manifestDigest" in meta:
+            target = f"{meta['userInput'].split(':', 1)[1]}@{meta['manifestDigest']}"
     if "@sha256:" not in target:
         return report
     digest = "sha256:" + target.split("@sha256:", 1)[1]
@@ -91,7 +92,13 @@ def main() -> None:
     if log:
         with open(log, "a") as fh:
             env = {k: v for k, v in os.environ.items() if k.startswith(("TRIVY_", "GRYPE_"))}
-            fh.write(json.dumps({"tool": tool, "argv": argv, "env": env, "stdin": stdin}) + "\n")
+            entry = {"tool": tool, "argv": argv, "env": env, "stdin": stdin}
+            sbom = next((a[5:] for a in argv if a.startswith("sbom:")), argv[-1] if argv else "")
+            if argv and argv[0].startswith("sbom") and Path(sbom).is_file():
+                # what syft found, for the tests to check
+                packages = json.loads(Path(sbom).read_text()).get("artifacts", [])
+                entry["sbom_packages"] = len(packages)
+            fh.write(json.dumps(entry) + "\n")
     out = output_of(tool, argv)
     mode = os.environ.get(f"FAKE_{tool.upper()}_MODE") or os.environ.get("FAKE_SCANNER_MODE", "ok")
     if mode == "slow":

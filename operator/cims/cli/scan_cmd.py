@@ -17,6 +17,7 @@ from cims.model import ImageRef, Severity, check_digest
 from cims.oci import pinned
 from cims.report import json_report, table
 from cims.report.model import build
+from cims.runtime.container import run_cims
 from cims.runtime.sbom import make_sbom
 from cims.runtime.scan import DEFAULT_TIMEOUT_S, DEFAULT_TOOLS, parse_tools, scan_image
 from cims.runtime.store import store_outcomes
@@ -56,6 +57,18 @@ from cims.store.db import Store
     type=SEVERITY_CHOICE,
     help="Exit 5 when a correlated finding is at or above this severity.",
 )
+@click.option(
+    "--container",
+    "in_container",
+    is_flag=True,
+    help="Run this scan inside the CIMS image (Docker), mounting the DB folder.",
+)
+@click.option(
+    "--container-image",
+    default=lambda: os.environ.get("CIMS_IMAGE", "cims:dev"),
+    show_default="$CIMS_IMAGE or cims:dev",
+    help="The CIMS image for --container.",
+)
 @db_option
 @policy_option
 def scan_command(
@@ -68,11 +81,29 @@ def scan_command(
     sbom_first: bool,
     fmt: str,
     fail_on: str | None,
+    in_container: bool,
+    container_image: str,
     db_path: Path,
     policy: str | None,
 ) -> None:
     """Scan IMAGE by digest with several tools in parallel and print the correlated report."""
     chosen = parse_tools(tools)
+    if in_container:
+        args = ["scan", image_text, "--tools", ",".join(chosen), "--timeout", str(timeout_s)]
+        args += ["--format", fmt]
+        for flag, value in (("--digest", digest), ("--fail-on", fail_on), ("--policy", policy)):
+            if value:
+                args += [flag, value]
+        extra = {}
+        if sbom is not None:
+            extra[str(sbom.resolve().parent)] = {"bind": "/sbom", "mode": "ro"}
+            args += ["--sbom", f"/sbom/{sbom.name}"]
+        if sbom_first:
+            args.append("--sbom-first")
+        code = run_cims(container_image, args, db_path, extra_mounts=extra)
+        if code:
+            raise click.exceptions.Exit(code)
+        return
     image = pinned(
         ImageRef.parse(image_text), check_digest(digest, what="--digest") if digest else None
     )
