@@ -102,7 +102,8 @@ def main() -> None:
     out = output_of(tool, argv)
     mode = os.environ.get(f"FAKE_{tool.upper()}_MODE") or os.environ.get("FAKE_SCANNER_MODE", "ok")
     if mode == "slow":
-        time.sleep(float(os.environ.get("FAKE_SCANNER_SLEEP", "30")))
+        pause = os.environ.get(f"FAKE_{tool.upper()}_SLEEP") or os.environ.get("FAKE_SCANNER_SLEEP")
+        time.sleep(float(pause or "30"))
     if mode == "crash":  # like many tools, it echoes its command line when it dies
         fail(f"{tool}: panic: runtime error running {' '.join(sys.argv)}", 2)
     if mode == "nofile":
