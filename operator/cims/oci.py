@@ -109,32 +109,72 @@ def _auth_header(challenge: str, creds: tuple[str, str] | None) -> str | None:
     return f"Bearer {token}" if isinstance(token, str) and token else None
 
 
-def manifest_digest(image: ImageRef, env: Mapping[str, str] | None = None) -> str:
-    """The registry's digest for the image's tag (or, for a digest reference, that it exists)."""
-    environ = os.environ if env is None else env
-    reference = image.digest or image.tag or "latest"
-    url = f"{_endpoint(image.registry, environ)}/v2/{image.repository}/manifests/{reference}"
-    headers = {"Accept": ACCEPT}
-    status, got, _ = _request(url, headers, "HEAD")
+def _authed(
+    url: str,
+    headers: dict[str, str],
+    method: str,
+    *,
+    image: ImageRef,
+    env: Mapping[str, str],
+    creds: tuple[str, str] | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    """A registry request, answering a 401 challenge with the docker config's (or given) creds."""
+    status, got, body = _request(url, headers, method)
     if status == 401:
         challenge = next((v for k, v in got.items() if k.lower() == "www-authenticate"), "")
-        auth = _auth_header(challenge, docker_credentials(image.registry, environ))
+        auth = _auth_header(challenge, creds or docker_credentials(image.registry, env))
         if auth is None:
             raise InputError(
                 f"registry {image.registry} wants credentials for {image.repository}: "
                 "log in (docker login) or mount a docker config with DOCKER_CONFIG"
             )
-        status, got, _ = _request(url, {**headers, "Authorization": auth}, "HEAD")
-    if status == 404:
-        raise InputError(f"{image} is not in the registry (HTTP 404): check the name and tag")
+        status, got, body = _request(url, {**headers, "Authorization": auth}, method)
     if status in (401, 403):
         raise InputError(f"registry {image.registry} refused access to {image.repository}")
+    return status, got, body
+
+
+def manifest_digest(
+    image: ImageRef, env: Mapping[str, str] | None = None, creds: tuple[str, str] | None = None
+) -> str:
+    """The registry's digest for the image's tag (or, for a digest reference, that it exists)."""
+    environ = os.environ if env is None else env
+    reference = image.digest or image.tag or "latest"
+    url = f"{_endpoint(image.registry, environ)}/v2/{image.repository}/manifests/{reference}"
+    status, got, _ = _authed(url, {"Accept": ACCEPT}, "HEAD", image=image, env=environ, creds=creds)
+    if status == 404:
+        raise InputError(f"{image} is not in the registry (HTTP 404): check the name and tag")
     if status != 200:
         raise ToolError(f"registry {image.registry} answered HTTP {status} for {image}")
     digest = next((v for k, v in got.items() if k.lower() == "docker-content-digest"), None)
     if digest is None:
         raise ToolError(f"registry {image.registry} sent no Docker-Content-Digest for {image}")
     return check_digest(digest, what=f"digest the registry sent for {image}")
+
+
+MAX_TAGS = 500
+
+
+def tag_of(
+    image: ImageRef, env: Mapping[str, str] | None = None, creds: tuple[str, str] | None = None
+) -> str | None:
+    """A tag of the repository that points at ``image.digest`` (for tools that need tags)."""
+    environ = os.environ if env is None else env
+    url = f"{_endpoint(image.registry, environ)}/v2/{image.repository}/tags/list?n={MAX_TAGS}"
+    status, _, body = _authed(
+        url, {"Accept": "application/json"}, "GET", image=image, env=environ, creds=creds
+    )
+    if status != 200:
+        raise ToolError(f"registry {image.registry} answered HTTP {status} listing tags")
+    try:
+        tags = json.loads(body).get("tags") or []
+    except (ValueError, AttributeError):
+        raise ToolError(f"registry {image.registry} sent a tag list that is not JSON") from None
+    for tag in sorted(t for t in tags if isinstance(t, str)):
+        untagged = image.model_copy(update={"tag": tag, "digest": None})
+        if manifest_digest(untagged, environ, creds) == image.digest:
+            return tag
+    return None
 
 
 def pinned(image: ImageRef, digest: str | None, env: Mapping[str, str] | None = None) -> ImageRef:

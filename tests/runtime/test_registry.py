@@ -47,3 +47,13 @@ def test_unknown_tag_is_a_clear_error(registry: str) -> None:
 def test_unreachable_registry_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(CimsError, match="unreachable"):
         manifest_digest(ImageRef.parse("127.0.0.1:9/team/app:1"), {})
+
+
+def test_a_digest_maps_back_to_its_tag(registry: str) -> None:
+    from cims.oci import tag_of
+
+    digest = push_image(registry, "team/tags", "3.1", marker="tags")
+    push_image(registry, "team/tags", "3.0", marker="older")
+    image = ImageRef.parse(f"{registry}/team/tags@{digest}")
+    assert tag_of(image, {}) == "3.1"
+    assert tag_of(image.with_digest("sha256:" + "9" * 64), {}) is None

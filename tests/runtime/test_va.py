@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
+import pytest
+from cims.errors import InputError
 from cims.model import ImageRef, Severity
 from cims.runtime.scan import scan_image
 from cims.scanners import va
+from cims.scanners.interface import ScanTarget
 
+from tests.fakes.registry import local_registry, push_image
 from tests.fakes.va_server import TOKEN, Scenario, va_server
 
 DIGEST = "sha256:" + "cd" * 32
@@ -109,13 +114,21 @@ def test_unreachable_va_is_a_clear_failure() -> None:
     assert "cannot reach http://127.0.0.1:9" in o.run.message
 
 
-def test_untagged_image_needs_a_tag_for_va() -> None:
-    with va_server(Scenario()) as url:
-        (o,) = scan_image(ImageRef.parse(f"us.icr.io/team/app@{DIGEST}"), ["va"], env=_env(url))
-    assert o.run.status == "failed"
-    assert "VA reports tagged images only" in o.run.message
+def test_untagged_image_uses_the_configured_tag() -> None:
     with va_server(Scenario()) as url:
         (o,) = scan_image(
             ImageRef.parse(f"us.icr.io/team/app@{DIGEST}"), ["va"], env=_env(url, CIMS_VA_TAG="1.4")
         )
     assert o.run.status == "ok"
+
+
+def test_digest_only_image_maps_to_its_tag_through_the_registry(tmp_path: Path) -> None:
+    # The tag lookup is the Registry API's; a loopback registry stands in for ICR here.
+    with local_registry(tmp_path) as host:
+        digest = push_image(host, "team/app", "1.4", marker="va")
+        client = va.VaClient(env={"CIMS_VA_APIKEY": "k"}, deadline=time.monotonic() + 10)
+        image = ImageRef.parse(f"{host}/team/app@{digest}")
+        assert client._name(ScanTarget(image=image, workdir=tmp_path)) == f"{host}/team/app:1.4"
+        lost = image.with_digest("sha256:" + "7" * 64)
+        with pytest.raises(InputError, match="VA reports tagged images only"):
+            client._name(ScanTarget(image=lost, workdir=tmp_path))

@@ -21,6 +21,7 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import quote, urlencode
 from urllib.request import Request, urlopen
 
+from cims import oci
 from cims.errors import InputError, ToolError
 from cims.model import Finding, ImageRef, ParsedReport, Severity, normalize_vuln_id
 from cims.scanners.interface import (
@@ -152,9 +153,13 @@ class VaClient:
         image = target.image
         tag = image.tag or setting(self.env, "CIMS_VA_TAG")
         if not tag:
+            # ICR accepts the IAM API key as registry credentials ("iamapikey").
+            apikey = need_setting(self.env, "CIMS_VA_APIKEY", "va")
+            tag = oci.tag_of(image, self.env, ("iamapikey", apikey))
+        if not tag:
             raise InputError(
-                f"va: {image} has no tag and VA reports tagged images only; "
-                "give the tag in the image reference or set CIMS_VA_TAG"
+                f"va: no tag of {image.name} points at {image.digest} and VA reports tagged "
+                "images only; tag the image or set CIMS_VA_TAG"
             )
         return f"{image.registry}/{image.repository}:{tag}"
 
