@@ -69,6 +69,11 @@ from cims.store.db import Store
     show_default="$CIMS_IMAGE or cims:dev",
     help="The CIMS image for --container.",
 )
+@click.option(
+    "--atomic-db",
+    is_flag=True,
+    help="Write a new DB at --db in one rename when the scan is complete (scan Jobs).",
+)
 @db_option
 @policy_option
 def scan_command(
@@ -83,6 +88,7 @@ def scan_command(
     fail_on: str | None,
     in_container: bool,
     container_image: str,
+    atomic_db: bool,
     db_path: Path,
     policy: str | None,
 ) -> None:
@@ -111,9 +117,14 @@ def scan_command(
         if sbom_first and sbom is None:
             sbom = make_sbom(image, Path(tmp) / "sbom.json", os.environ, timeout_s)
         outcomes = scan_image(image, chosen, timeout_s=timeout_s, sbom=sbom)
-    with Store(db_path) as store:
+    target = db_path.with_name(db_path.name + ".partial") if atomic_db else db_path
+    if atomic_db:
+        target.unlink(missing_ok=True)  # a crashed earlier attempt's leftovers
+    with Store(target) as store:
         row = store_outcomes(store, image, outcomes, Policy(policy) if policy else Policy.VENDOR)
         report = build(store, row)
+        if atomic_db:
+            store.publish(db_path)
     if fmt == "json":
         click.echo(json_report.render(report), nl=False)
     else:

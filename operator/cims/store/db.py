@@ -403,6 +403,55 @@ class Store:
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur]
 
+    def scan_contents(
+        self,
+    ) -> tuple[ImageRef, list[tuple[ParsedReport, str, str]], list[ToolRun], list[ToolRun]]:
+        """A one-image DB (a scan Job's) as what ``import_reports`` takes: the image, the
+        reports, the runs that made them, and the runs without a report."""
+        rows = self.images()
+        if len(rows) != 1:
+            raise StoreError(f"{str(self.path)!r} holds {len(rows)} images, not one scan's")
+        row = rows[0]
+        tag = f":{row.tag}" if row.tag else ""
+        image = ImageRef.parse(f"{row.name}{tag}@{row.digest}")
+        reports: list[tuple[ParsedReport, str, str]] = []
+        report_runs: list[ToolRun] = []
+        others: list[ToolRun] = []
+        for run in self.tool_runs(row.id):
+            tool_run = ToolRun.model_validate(
+                {k: run[k] for k in ToolRun.model_fields if k in run and run[k] is not None}
+            )
+            if not run["report_sha256"]:
+                others.append(tool_run)
+                continue
+            found = self.conn.execute(
+                "SELECT finding, raw FROM raw_findings WHERE tool_run_fk = ? ORDER BY id",
+                (run["id"],),
+            ).fetchall()
+            findings = [
+                Finding.model_validate_json(f).model_copy(update={"raw_index": i})
+                for i, (f, _) in enumerate(found)
+            ]
+            report = ParsedReport(
+                tool=str(run["tool"]),
+                tool_version=tool_run.tool_version,
+                report_format=str(run["report_format"] or "stored"),
+                findings=findings,
+                raw_records=[json.loads(raw) for _, raw in found],
+                image_id=row.image_id,
+                os=row.os,
+            )
+            reports.append((report, str(run["report_sha256"]), str(run["source"] or run["tool"])))
+            report_runs.append(tool_run)
+        return image, reports, report_runs, others
+
+    def publish(self, final: Path) -> None:
+        """Close this DB and move it to ``final`` in one rename (readers never see it half)."""
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.conn.execute("PRAGMA journal_mode = DELETE")
+        self.close()
+        self.path.replace(final)
+
     def check(self) -> list[str]:
         """Problems the database has: integrity, foreign keys, schema version. Empty is good."""
         problems = [
