@@ -1,0 +1,59 @@
+"""The few Kubernetes API calls the operator makes besides kopf's own: create a Job, read why
+a Job's pod failed. Built once at startup (kept in memo), closed at cleanup."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+
+@dataclass
+class KubeClient:
+    api: Any
+
+    @classmethod
+    def connect(cls) -> KubeClient:
+        try:
+            config.load_incluster_config()
+        except config.ConfigException:
+            config.load_kube_config()
+        return cls(api=client.ApiClient())
+
+    def close(self) -> None:
+        self.api.close()
+
+    def create_job(self, job: dict[str, Any]) -> None:
+        """Create the Job; one that already exists (a retry, a restart) is adopted as it is."""
+        try:
+            client.BatchV1Api(self.api).create_namespaced_job(job["metadata"]["namespace"], job)
+        except ApiException as err:
+            if err.status != 409:
+                raise
+
+    def failure_of(self, namespace: str, job: dict[str, Any]) -> tuple[str, str]:
+        """(reason, message) of a failed Job: its pod's termination first, else the Job's."""
+        name = job.get("name", "")
+        reason, message = "JobFailed", f"Job {name} failed"
+        for cond in job.get("conditions") or []:
+            if cond.get("type") == "Failed":
+                reason = cond.get("reason") or reason
+                message = cond.get("message") or message
+        try:
+            pods = client.CoreV1Api(self.api).list_namespaced_pod(
+                namespace, label_selector=f"job-name={name}"
+            )
+        except ApiException:
+            return reason, message
+        for pod in pods.items:
+            if (pod.metadata.labels or {}).get("job-name") != name:
+                continue  # selectors are filtered here too: not every API server applies them
+            for cs in (pod.status.container_statuses or []) if pod.status else []:
+                term = cs.state.terminated if cs.state else None
+                if term is not None and term.exit_code:
+                    text = (term.message or "").strip().splitlines()
+                    detail = text[-1] if text else f"exit code {term.exit_code}"
+                    return term.reason or reason, f"{message}: {detail}"[:1024]
+        return reason, message

@@ -1,0 +1,281 @@
+"""kopf handlers: thin. Parse the ImageScan, call the builders and the engine, write status."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from cims.errors import CimsError
+from cims.k8s import status as st
+from cims.k8s.client import KubeClient
+from cims.k8s.config import OperatorConfig, from_env
+from cims.k8s.jobs import ANNOTATION_SCAN_ID, MANAGED_BY, build_job, scan_id
+from cims.k8s.merge import cached_report, incoming, merge_scan
+from cims.k8s.resource import GROUP, PLURAL, VERSION, ImageScanSpec
+
+Jobs = kopf.Index[tuple[str, str], dict[str, Any]]
+CONFIG: OperatorConfig = from_env()  # read at import: the timer interval is set at decoration
+
+
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """In-cluster service account, else the kubeconfig: the kubernetes client's own rules."""
+    return kopf.login_via_client(**kwargs)
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    settings.posting.level = logging.INFO
+    settings.watching.server_timeout = 300
+    memo.config = CONFIG
+    memo.lock = asyncio.Lock()
+    memo.admitted = set()
+    memo.client = await asyncio.to_thread(KubeClient.connect)
+    incoming(CONFIG.shared_dir, "x").parent.mkdir(parents=True, exist_ok=True)
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    client = getattr(memo, "client", None)
+    if client is not None:
+        await asyncio.to_thread(client.close)
+
+
+@kopf.index("batch", "v1", "jobs", labels={"app.kubernetes.io/managed-by": MANAGED_BY})
+def scan_jobs(
+    *,
+    name: str,
+    namespace: str | None,
+    annotations: Mapping[str, str],
+    status: kopf.Status,
+    **_: Any,
+) -> dict[tuple[str, str], dict[str, Any]]:
+    sid = annotations.get(ANNOTATION_SCAN_ID, "")
+    return {(namespace or "", sid): {"name": name, **dict(status)}}
+
+
+def _job_state(jobs: kopf.Index[tuple[str, str], dict[str, Any]], key: tuple[str, str]) -> str:
+    """ "none", "running", "succeeded" or "failed" for the Job of one scan id."""
+    found = list(jobs.get(key, []))
+    if not found:
+        return "none"
+    job = found[-1]
+    if job.get("succeeded"):
+        return "succeeded"
+    conditions = job.get("conditions") or []
+    if job.get("failed") and any(c.get("type") == "Failed" for c in conditions):
+        return "failed"
+    return "running"
+
+
+def _parse(spec: kopf.Spec, patch: kopf.Patch, generation: int | None) -> ImageScanSpec:
+    try:
+        parsed = ImageScanSpec.model_validate(dict(spec))
+        parsed.image_ref()
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(x) for x in first["loc"]) or "spec"
+        message = f"invalid spec.{where}: {first['msg']}"
+        patch.status.update(st.failed("InvalidSpec", message, generation))
+        raise kopf.PermanentError(message) from None
+    except CimsError as err:
+        patch.status.update(st.failed("InvalidSpec", str(err), generation))
+        raise kopf.PermanentError(str(err)) from None
+    return parsed
+
+
+@dataclass(frozen=True)
+class _Scan:
+    """One ImageScan as a handler sees it."""
+
+    body: kopf.Body
+    spec: ImageScanSpec
+    name: str
+    namespace: str
+    uid: str | None
+    generation: int | None
+    patch: kopf.Patch
+    memo: kopf.Memo
+    jobs: kopf.Index[tuple[str, str], dict[str, Any]]
+
+
+async def _admit(scan: _Scan, run: int) -> None:
+    """Start a scan: reuse a cached result, adopt an existing Job, queue, or create the Job."""
+    config: OperatorConfig = scan.memo.config
+    spec, patch, generation, memo = scan.spec, scan.patch, scan.generation, scan.memo
+    if spec.suspend:
+        patch.status.update(st.waiting(st.PENDING, "Suspended", "spec.suspend is true", generation))
+        return
+    sid = scan_id(scan.namespace, scan.name, scan.uid, generation, run)
+    patch.status["run"] = run
+    if spec.digest:
+        cached = await asyncio.to_thread(
+            cached_report, config.central_db, spec.digest, list(spec.tools), config.cache_ttl_s
+        )
+        if cached is not None:
+            report, source = cached
+            patch.status.update(
+                st.complete(
+                    report,
+                    generation=generation,
+                    scan_id=sid,
+                    db=config.central_db,
+                    top_n=config.top_n,
+                    fail_on=spec.failOn,
+                    started_at=st.now(),
+                    cached_from=source,
+                )
+            )
+            kopf.info(scan.body, reason="ScanCached", message=f"reused {source} of {spec.digest}")
+            return
+    async with memo.lock:
+        if _job_state(scan.jobs, (scan.namespace, sid)) != "none" or sid in memo.admitted:
+            patch.status.update(st.waiting(st.SCANNING, "JobRunning", f"scan {sid}", generation))
+            patch.status["scanId"] = sid
+            return
+        active = {
+            key[1] for key in scan.jobs if _job_state(scan.jobs, key) == "running"
+        } | memo.admitted
+        if len(active) >= config.max_running:
+            message = f"{len(active)} scans running, the limit is {config.max_running}"
+            patch.status.update(st.waiting(st.PENDING, "ConcurrencyLimit", message, generation))
+            return
+        job = build_job(
+            name=scan.name,
+            namespace=scan.namespace,
+            uid=scan.uid,
+            spec=spec,
+            sid=sid,
+            config=config,
+        )
+        await asyncio.to_thread(memo.client.create_job, job)
+        memo.admitted.add(sid)
+    job_name = job["metadata"]["name"]
+    patch.status.update(st.waiting(st.SCANNING, "JobCreated", f"Job {job_name}", generation))
+    patch.status.update({"scanId": sid, "startedAt": st.now()})
+    kopf.info(scan.body, reason="ScanStarted", message=f"Job {job_name} ({sid})")
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+@kopf.on.create(GROUP, VERSION, PLURAL)
+@kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
+async def reconcile(
+    *,
+    body: kopf.Body,
+    spec: kopf.Spec,
+    name: str,
+    namespace: str | None,
+    uid: str,
+    meta: kopf.Meta,
+    status: kopf.Status,
+    patch: kopf.Patch,
+    memo: kopf.Memo,
+    reason: str,
+    **kwargs: Any,
+) -> None:
+    scan_jobs: Jobs = kwargs["scan_jobs"]  # kopf passes indexes by their names
+    generation = meta.get("generation")
+    parsed = _parse(spec, patch, generation)
+    run = int(status.get("run", 0))
+    if reason == "update":
+        run += 1  # a spec change starts a new scan
+    elif reason == "resume" and status.get("phase") in (st.COMPLETE, st.FAILED):
+        return  # nothing to redo after an operator restart
+    scan = _Scan(body, parsed, name, namespace or "", uid, generation, patch, memo, scan_jobs)
+    await _admit(scan, run)
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, interval=CONFIG.poll_s, initial_delay=CONFIG.poll_s)
+async def progress(
+    *,
+    body: kopf.Body,
+    spec: kopf.Spec,
+    name: str,
+    namespace: str | None,
+    uid: str,
+    meta: kopf.Meta,
+    status: kopf.Status,
+    patch: kopf.Patch,
+    memo: kopf.Memo,
+    **kwargs: Any,
+) -> None:
+    """Move a scan on: admit queued ones, collect finished Jobs, rescan on schedule."""
+    scan_jobs: Jobs = kwargs["scan_jobs"]
+    phase = status.get("phase")
+    generation = meta.get("generation")
+    if phase in (None, st.FAILED) and status.get("conditions") is None:
+        return  # the create handler has not run yet
+    try:
+        parsed = ImageScanSpec.model_validate(dict(spec))
+    except ValidationError:
+        return
+    run = int(status.get("run", 0))
+    scan = _Scan(body, parsed, name, namespace or "", uid, generation, patch, memo, scan_jobs)
+    if phase == st.PENDING:
+        await _admit(scan, run)
+        return
+    if phase == st.COMPLETE:
+        period = parsed.rescan_seconds()
+        finished = status.get("finishedAt")
+        if period and finished and _age_s(finished) >= period:
+            kopf.info(body, reason="Rescan", message=f"rescanInterval {parsed.rescanInterval}")
+            await _admit(scan, run + 1)
+        return
+    if phase != st.SCANNING:
+        return
+    ns = namespace or ""
+    sid = str(status.get("scanId") or scan_id(ns, name, uid, generation, run))
+    state = _job_state(scan_jobs, (ns, sid))
+    if state == "running" or (state == "none" and sid in memo.admitted):
+        return
+    memo.admitted.discard(sid)
+    if state == "none":  # the Job is gone before it finished (deleted by someone)
+        await _admit(scan, run)
+        return
+    if state == "failed":
+        job = list(scan_jobs.get((ns, sid), []))[-1]
+        reason, message = await asyncio.to_thread(memo.client.failure_of, ns, job)
+        patch.status.update(st.failed(reason, message, generation))
+        kopf.warn(body, reason="ScanFailed", message=message)
+        return
+    scan_db = incoming(memo.config.shared_dir, sid)
+    if not scan_db.exists():
+        message = f"the Job succeeded but wrote no results at {scan_db}"
+        patch.status.update(st.failed("NoResults", message, generation))
+        kopf.warn(body, reason="ScanFailed", message=message)
+        return
+    try:
+        report = await asyncio.to_thread(merge_scan, memo.config.central_db, scan_db)
+    except CimsError as err:
+        patch.status.update(st.failed("MergeFailed", str(err), generation))
+        kopf.warn(body, reason="ScanFailed", message=str(err))
+        return
+    patch.status.update(
+        st.complete(
+            report,
+            generation=generation,
+            scan_id=sid,
+            db=memo.config.central_db,
+            top_n=memo.config.top_n,
+            fail_on=parsed.failOn,
+            started_at=status.get("startedAt"),
+        )
+    )
+    scan_db.unlink(missing_ok=True)
+    kopf.info(
+        body,
+        reason="ScanComplete",
+        message=f"{report.summary.findings} findings, tools {status.get('toolsSummary', '')}",
+    )
+
+
+def _age_s(stamp: str) -> float:
+    when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    return (datetime.now(UTC) - when).total_seconds()

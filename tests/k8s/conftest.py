@@ -1,0 +1,173 @@
+"""The operator against kmock (a stateful Kubernetes API mock), run by kopf's KopfRunner.
+
+Setup as ../shared/notes/kmock.md says: the CRD's resource registered plus the bundled
+built-ins, a kubeconfig pointing at kmock, KopfRunner in a thread, waits with asyncio.sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import kopf
+import pytest
+import yaml
+from kopf.testing import KopfRunner
+
+HANDLERS = Path(__file__).parents[2] / "operator" / "cims" / "k8s" / "handlers.py"
+NS = "scans"
+
+
+class Cluster:
+    """kmock plus small helpers that talk to it over HTTP, as kubectl would."""
+
+    def __init__(self, kmock: Any, shared: Path) -> None:
+        self.kmock = kmock
+        self.shared = shared
+        self.url = str(kmock.url).rstrip("/")
+
+    async def request(self, method: str, path: str, body: Any = None, ctype: str = "") -> Any:
+        headers = {"Content-Type": ctype or "application/json"}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.request(
+                method,
+                self.url + path,
+                data=json.dumps(body) if body is not None else None,
+                headers=headers,
+            ) as resp,
+        ):
+            text = await resp.text()
+            if resp.status >= 400:
+                raise AssertionError(f"{method} {path}: HTTP {resp.status}: {text[:300]}")
+            return json.loads(text) if text else None
+
+    async def apply_scan(self, name: str, spec: dict[str, Any]) -> None:
+        # kmock sets no uid, generation or resourceVersion: the test sets what a real API
+        # server would on create (kopf's JSON patches test the resourceVersion).
+        meta = {
+            "name": name,
+            "namespace": NS,
+            "uid": f"uid-{name}",
+            "generation": 1,
+            "resourceVersion": "1",
+        }
+        body = {"apiVersion": "cims.dev/v1alpha1", "kind": "ImageScan", "metadata": meta,
+                "spec": spec}
+        await self.request("POST", f"/apis/cims.dev/v1alpha1/namespaces/{NS}/imagescans", body)
+
+    async def patch_scan_spec(self, name: str, spec: dict[str, Any]) -> None:
+        """A spec change, with the generation bump a real API server makes."""
+        generation = (await self.scan(name))["metadata"].get("generation", 1) + 1
+        await self.request(
+            "PATCH",
+            f"/apis/cims.dev/v1alpha1/namespaces/{NS}/imagescans/{name}",
+            {"metadata": {"generation": generation}, "spec": spec},
+            "application/merge-patch+json",
+        )
+
+    async def scan(self, name: str) -> dict[str, Any]:
+        return dict(
+            await self.request("GET", f"/apis/cims.dev/v1alpha1/namespaces/{NS}/imagescans/{name}")
+        )
+
+    async def jobs(self) -> list[dict[str, Any]]:
+        found = await self.request("GET", f"/apis/batch/v1/namespaces/{NS}/jobs")
+        return list(found.get("items", []))
+
+    async def set_job_status(self, name: str, status: dict[str, Any]) -> None:
+        await self.request(
+            "PATCH",
+            f"/apis/batch/v1/namespaces/{NS}/jobs/{name}/status",
+            {"status": status},
+            "application/merge-patch+json",
+        )
+
+    async def wait(
+        self, check: Callable[[], Awaitable[bool]], what: str, timeout: float = 15
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            if await check():
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    async def wait_phase(self, name: str, phase: str, timeout: float = 15) -> dict[str, Any]:
+        async def ok() -> bool:
+            return (await self.scan(name)).get("status", {}).get("phase") == phase
+
+        await self.wait(ok, f"{name} in phase {phase}", timeout)
+        return await self.scan(name)
+
+
+@pytest.fixture
+def operator_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    shared = tmp_path / "shared"
+    (shared / "incoming").mkdir(parents=True)
+    for key, value in {
+        "CIMS_OPERATOR_SHARED_DIR": str(shared),
+        "CIMS_OPERATOR_POLL_SECONDS": "0.3",
+        "CIMS_OPERATOR_MAX_RUNNING": "2",
+        "CIMS_OPERATOR_IMAGE": "cims:test",
+        "CIMS_OPERATOR_DEFAULT_PLACEMENT": json.dumps(
+            {
+                "nodeSelector": {"cims.dev/internal-network": "true"},
+                "tolerations": [{"key": "internal", "operator": "Exists", "effect": "NoSchedule"}],
+            }
+        ),
+    }.items():
+        monkeypatch.setenv(key, value)
+    return shared
+
+
+@pytest.fixture
+async def cluster(
+    kmock: Any, operator_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Cluster]:
+    kmock.resources["cims.dev/v1alpha1/imagescans"] = kmock.ResourceInfo(
+        kind="ImageScan",
+        namespaced=True,
+        verbs={"list", "watch", "get", "create", "patch", "delete"},
+        subresources={"status"},
+    )
+    with warnings.catch_warnings():  # kmock 0.8 reads its bundle with a deprecated call
+        warnings.simplefilter("ignore", DeprecationWarning)
+        kmock.resources.load_bundled()
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "kmock", "cluster": {"server": str(kmock.url)}}],
+                "users": [{"name": "test", "user": {"token": "test-token"}}],
+                "contexts": [{"name": "kmock", "context": {"cluster": "kmock", "user": "test"}}],
+                "current-context": "kmock",
+            }
+        )
+    )
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    import kubernetes.config.kube_config as kc
+
+    monkeypatch.setattr(kc, "KUBE_CONFIG_DEFAULT_LOCATION", str(kubeconfig))
+    yield Cluster(kmock, operator_env)
+
+
+@pytest.fixture
+async def operator(cluster: Cluster) -> AsyncIterator[Cluster]:
+    runner = KopfRunner(
+        ["run", "--standalone", "-A", str(HANDLERS)], registry=kopf.OperatorRegistry()
+    )
+    runner.__enter__()
+    try:
+        await asyncio.sleep(1.0)  # discovery and the first watches
+        yield cluster
+    finally:
+        await asyncio.to_thread(runner.__exit__, None, None, None)
