@@ -5,6 +5,9 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,3 +49,67 @@ def shared(name: str) -> Path:
     if not path.exists():
         pytest.skip(f"needs ../shared/fixtures/{name} (not shipped: no licence seen)")
     return path
+
+
+BASE = "local/debian-py:bookworm"
+CIMS_TAG = "cims:test"
+
+
+def docker_ready() -> str | None:
+    """Why Docker cannot be used here, or None when it can."""
+    if shutil.which("docker") is None:
+        return "docker is not installed"
+    if subprocess.run(["docker", "info"], capture_output=True, check=False).returncode != 0:
+        return "no Docker daemon answers (scripts/services starts one where it can)"
+    probe = subprocess.run(["docker", "image", "inspect", BASE], capture_output=True, check=False)
+    if probe.returncode != 0:
+        return f"no base image {BASE} (scripts/services builds it with debootstrap)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def cims_image() -> str:
+    """The CIMS image built from the Dockerfile (once per test session)."""
+    why = docker_ready()
+    if why:
+        pytest.skip(why)
+    subprocess.run(
+        ["bash", str(HERE.parent / "scripts" / "build-image"), CIMS_TAG],
+        env={**os.environ, "BASE": BASE},
+        check=True,
+        capture_output=True,
+    )
+    return CIMS_TAG
+
+
+@pytest.fixture(scope="session")
+def pushed(cims_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """A debootstrap-based image pushed with Docker to a local docker-registry: (ref, digest)."""
+    from tests.fakes.registry import local_registry
+
+    tmp = tmp_path_factory.mktemp("reg")
+    with local_registry(tmp) as host:
+        ctx = tmp / "app"
+        ctx.mkdir()
+        (ctx / "Dockerfile").write_text(f"FROM {BASE}\nRUN echo app > /etc/cims-app\n")
+        ref = f"{host}/test/app:1"
+        for args in (["build", "-q", "-t", ref, str(ctx)], ["push", ref]):
+            subprocess.run(["docker", *args], check=True, capture_output=True)
+        digest = subprocess.run(
+            ["docker", "inspect", "--format", "{{index .RepoDigests 0}}", ref],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        yield ref, digest.split("@", 1)[1]
+
+
+def stand_in_tools(folder: Path) -> Path:
+    """Stand-in trivy and grype (tests/fakes/fake_scanner.py) runnable inside the CIMS image."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fake = (HERE / "fakes" / "fake_scanner.py").read_text()
+    for name in ("trivy", "grype", "twistcli", "scannercli"):
+        exe = folder / name
+        exe.write_text("#!/usr/bin/env python3\n" + fake)
+        exe.chmod(0o755)
+    return folder

@@ -8,22 +8,17 @@ reports (they cannot be downloaded here). Skips with one line where Docker is mi
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cims.cli.main import main
 
-from tests.conftest import FIXTURES
-from tests.fakes.registry import local_registry
+from tests.conftest import FIXTURES, stand_in_tools
 
 ROOT = Path(__file__).parents[2]
-BASE = "local/debian-py:bookworm"
-TAG = "cims:test"
 FAKE = ROOT / "tests" / "fakes" / "fake_scanner.py"
 
 
@@ -31,43 +26,9 @@ def _docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=check)
 
 
-@pytest.fixture(scope="module")
-def cims_image() -> str:
-    if shutil.which("docker") is None or _docker("info", check=False).returncode != 0:
-        pytest.skip("no Docker daemon answers (scripts/services starts one where it can)")
-    if _docker("image", "inspect", BASE, check=False).returncode != 0:
-        pytest.skip(f"no base image {BASE} (scripts/services builds it with debootstrap)")
-    subprocess.run(
-        ["bash", str(ROOT / "scripts" / "build-image"), TAG],
-        env={**os.environ, "BASE": BASE},
-        check=True,
-        capture_output=True,
-    )
-    return TAG
-
-
-@pytest.fixture(scope="module")
-def pushed(cims_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    tmp = tmp_path_factory.mktemp("reg")
-    with local_registry(tmp) as host:
-        ctx = tmp / "app"
-        ctx.mkdir()
-        (ctx / "Dockerfile").write_text(f"FROM {BASE}\nRUN echo app > /etc/cims-app\n")
-        ref = f"{host}/test/app:1"
-        _docker("build", "-q", "-t", ref, str(ctx))
-        _docker("push", ref)
-        digest = _docker("inspect", "--format", "{{index .RepoDigests 0}}", ref).stdout.strip()
-        yield ref, digest.split("@", 1)[1]
-
-
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
-    tools = tmp_path / "tools"
-    tools.mkdir()
-    for name in ("trivy", "grype"):
-        exe = tools / name
-        exe.write_text("#!/usr/bin/env python3\n" + FAKE.read_text())
-        exe.chmod(0o755)
+    stand_in_tools(tmp_path / "tools")
     data = tmp_path / "data"
     data.mkdir()
     data.chmod(0o777)  # the image's user (uid 10001) writes the DB here

@@ -57,8 +57,12 @@ class Cluster:
             "generation": 1,
             "resourceVersion": "1",
         }
-        body = {"apiVersion": "cims.dev/v1alpha1", "kind": "ImageScan", "metadata": meta,
-                "spec": spec}
+        body = {
+            "apiVersion": "cims.dev/v1alpha1",
+            "kind": "ImageScan",
+            "metadata": meta,
+            "spec": spec,
+        }
         await self.request("POST", f"/apis/cims.dev/v1alpha1/namespaces/{NS}/imagescans", body)
 
     async def patch_scan_spec(self, name: str, spec: dict[str, Any]) -> None:
@@ -89,7 +93,11 @@ class Cluster:
         )
 
     async def wait(
-        self, check: Callable[[], Awaitable[bool]], what: str, timeout: float = 15
+        self,
+        check: Callable[[], Awaitable[bool]],
+        what: str,
+        timeout: float = 15,
+        details: Callable[[], Awaitable[Any]] | None = None,
     ) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -97,7 +105,8 @@ class Cluster:
             if await check():
                 return
             await asyncio.sleep(0.1)
-        raise AssertionError(f"timed out waiting for {what}")
+        seen = await details() if details else ""
+        raise AssertionError(f"timed out waiting for {what}; {seen}")
 
     async def wait_phase(self, name: str, phase: str, timeout: float = 15) -> dict[str, Any]:
         async def ok() -> bool:
@@ -130,7 +139,7 @@ def operator_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 async def cluster(
     kmock: Any, operator_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[Cluster]:
+) -> Cluster:
     kmock.resources["cims.dev/v1alpha1/imagescans"] = kmock.ResourceInfo(
         kind="ImageScan",
         namespaced=True,
@@ -157,7 +166,7 @@ async def cluster(
     import kubernetes.config.kube_config as kc
 
     monkeypatch.setattr(kc, "KUBE_CONFIG_DEFAULT_LOCATION", str(kubeconfig))
-    yield Cluster(kmock, operator_env)
+    return Cluster(kmock, operator_env)
 
 
 @pytest.fixture

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+from pathlib import Path
 from typing import Any
 
+from cims.store.db import Store
+
 from tests.k8s.conftest import Cluster
+from tests.k8s.jobrunner import job_status, run_job
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -21,7 +27,7 @@ async def test_an_imagescan_gets_a_job_with_placement_and_a_restricted_pod(
     async def has_job() -> bool:
         return bool(await operator.jobs())
 
-    await operator.wait(has_job, "a scan Job")
+    await operator.wait(has_job, "a scan Job", details=lambda: operator.scan("app"))
     (job,) = await operator.jobs()
     pod = job["spec"]["template"]["spec"]
     assert pod["nodeSelector"] == {"cims.dev/internal-network": "true"}
@@ -40,3 +46,128 @@ async def test_an_imagescan_gets_a_job_with_placement_and_a_restricted_pod(
     scan = await operator.wait_phase("app", "Scanning")
     assert _conditions(scan)["Ready"]["status"] == "False"
     assert scan["status"]["scanId"] in job["metadata"]["name"]
+
+
+async def _job_for(operator: Cluster, scan: str) -> dict[str, Any]:
+    async def found() -> bool:
+        return any(
+            j["metadata"]["labels"].get("cims.dev/imagescan") == scan for j in await operator.jobs()
+        )
+
+    await operator.wait(found, f"the Job of {scan}", details=lambda: operator.scan(scan))
+    return next(
+        j for j in await operator.jobs() if j["metadata"]["labels"]["cims.dev/imagescan"] == scan
+    )
+
+
+async def test_the_real_container_results_reach_status_and_central_db(
+    operator: Cluster, pushed: tuple[str, str], tmp_path: Path
+) -> None:
+    ref, digest = pushed
+    operator.shared.chmod(0o777)
+    (operator.shared / "incoming").chmod(0o777)
+    await operator.apply_scan(
+        "app", {"image": ref, "tools": ["trivy", "grype", "va"], "failOn": "critical"}
+    )
+    job = await _job_for(operator, "app")
+    proc = await asyncio.to_thread(run_job, job, operator.shared, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    await operator.set_job_status(job["metadata"]["name"], job_status(proc))
+    scan = await operator.wait_phase("app", "Complete")
+    status = scan["status"]
+    assert status["digest"] == digest
+    assert status["tools"]["trivy"]["status"] == "ok"
+    assert status["tools"]["va"]["status"] == "not-applicable"
+    conditions = _conditions(scan)
+    assert conditions["Scanned"]["status"] == "True"
+    assert conditions["Degraded"]["status"] == "False"
+    # the container's report (its stdout) and the status agree, and so does the central DB
+    produced = json.loads(proc.stdout)
+    assert status["summary"]["total"] == produced["summary"]["findings"]
+    with Store(operator.shared / "cims.db") as central:
+        row = central.find_image(digest=digest)
+        assert len(central.correlated(row.id)) == status["summary"]["total"]
+    critical = status["summary"]["critical"]
+    assert conditions["Ready"]["status"] == ("False" if critical else "True")
+    assert not (operator.shared / "incoming" / f"{status['scanId']}.db").exists()
+
+
+async def test_a_failed_job_makes_the_scan_failed_with_its_reason(operator: Cluster) -> None:
+    await operator.apply_scan(
+        "broken", {"image": "registry.internal/team/app:1", "tools": ["trivy"]}
+    )
+    job = await _job_for(operator, "broken")
+    await operator.set_job_status(
+        job["metadata"]["name"],
+        {
+            "failed": 2,
+            "conditions": [
+                {
+                    "type": "Failed",
+                    "status": "True",
+                    "reason": "DeadlineExceeded",
+                    "message": "Job was active longer than specified deadline",
+                }
+            ],
+        },
+    )
+    scan = await operator.wait_phase("broken", "Failed")
+    ready = _conditions(scan)["Ready"]
+    assert ready["status"] == "False"
+    assert ready["reason"] == "DeadlineExceeded"
+    assert "longer than specified deadline" in ready["message"]
+
+
+async def test_an_invalid_spec_is_failed_with_one_clear_message(operator: Cluster) -> None:
+    await operator.apply_scan("bad", {"image": "Registry.Internal/Team/App:1"})
+    scan = await operator.wait_phase("bad", "Failed")
+    ready = _conditions(scan)["Ready"]
+    assert ready["reason"] == "InvalidSpec"
+    assert "must be lowercase" in ready["message"]
+    assert await operator.jobs() == []
+
+
+async def test_the_running_limit_is_never_exceeded(operator: Cluster) -> None:
+    for i in range(4):
+        await operator.apply_scan(
+            f"s{i}", {"image": f"registry.internal/team/app{i}:1", "tools": ["trivy"]}
+        )
+
+    async def two_pending() -> bool:
+        phases = [(await operator.scan(f"s{i}")).get("status", {}).get("phase") for i in range(4)]
+        return phases.count("Pending") == 2 and phases.count("Scanning") == 2
+
+    await operator.wait(two_pending, "2 scanning and 2 pending")
+    assert len(await operator.jobs()) == 2
+    pending = [
+        s for i in range(4) if (s := await operator.scan(f"s{i}"))["status"]["phase"] == "Pending"
+    ]
+    assert all(_conditions(s)["Ready"]["reason"] == "ConcurrencyLimit" for s in pending)
+    # one finishes (failed, to keep it short): exactly one queued scan gets its Job
+    first = (await operator.jobs())[0]
+    await operator.set_job_status(
+        first["metadata"]["name"],
+        {"failed": 1, "conditions": [{"type": "Failed", "status": "True", "reason": "X"}]},
+    )
+
+    async def three_jobs() -> bool:
+        return len(await operator.jobs()) == 3
+
+    await operator.wait(three_jobs, "a third Job after one finished")
+    await asyncio.sleep(1.5)  # several timer rounds: still no fourth Job
+    assert len(await operator.jobs()) == 3
+
+
+async def test_a_spec_change_starts_a_new_scan(operator: Cluster) -> None:
+    await operator.apply_scan("app", {"image": "registry.internal/team/app:1", "tools": ["trivy"]})
+    first = await _job_for(operator, "app")
+    await operator.patch_scan_spec("app", {"tools": ["trivy", "grype"]})
+
+    async def second() -> bool:
+        return len(await operator.jobs()) == 2
+
+    await operator.wait(second, "a second Job after the spec change")
+    newest = [
+        j for j in await operator.jobs() if j["metadata"]["name"] != first["metadata"]["name"]
+    ]
+    assert "trivy,grype" in newest[0]["spec"]["template"]["spec"]["containers"][0]["args"]

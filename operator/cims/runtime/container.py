@@ -103,3 +103,4 @@ def run_cims(
         return int(status.get("StatusCode", 1))
     finally:
         container.remove(force=True)
+        client.close()
