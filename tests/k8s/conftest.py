@@ -10,6 +10,7 @@ import asyncio
 import json
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -169,8 +170,9 @@ async def cluster(
     return Cluster(kmock, operator_env)
 
 
-@pytest.fixture
-async def operator(cluster: Cluster) -> AsyncIterator[Cluster]:
+@asynccontextmanager
+async def running_operator(cluster: Cluster) -> AsyncIterator[Cluster]:
+    """The operator in a thread (kopf's KopfRunner), with a fresh handler registry."""
     runner = KopfRunner(
         ["run", "--standalone", "-A", str(HANDLERS)], registry=kopf.OperatorRegistry()
     )
@@ -180,3 +182,9 @@ async def operator(cluster: Cluster) -> AsyncIterator[Cluster]:
         yield cluster
     finally:
         await asyncio.to_thread(runner.__exit__, None, None, None)
+
+
+@pytest.fixture
+async def operator(cluster: Cluster) -> AsyncIterator[Cluster]:
+    async with running_operator(cluster) as running:
+        yield running

@@ -7,9 +7,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cims.model import ImageRef
+from cims.scanners.registry import parse_file
 from cims.store.db import Store
 
-from tests.k8s.conftest import Cluster
+from tests.conftest import FIXTURES
+from tests.k8s.conftest import Cluster, running_operator
 from tests.k8s.jobrunner import job_status, run_job
 
 DIGEST = "sha256:" + "ab" * 32
@@ -171,3 +174,56 @@ async def test_a_spec_change_starts_a_new_scan(operator: Cluster) -> None:
         j for j in await operator.jobs() if j["metadata"]["name"] != first["metadata"]["name"]
     ]
     assert "trivy,grype" in newest[0]["spec"]["template"]["spec"]["containers"][0]["args"]
+
+
+async def test_a_restarted_operator_adopts_the_running_job(cluster: Cluster) -> None:
+    async with running_operator(cluster):
+        await cluster.apply_scan(
+            "app", {"image": "registry.internal/team/app:1", "tools": ["trivy"]}
+        )
+        job = await _job_for(cluster, "app")
+        await cluster.wait_phase("app", "Scanning")
+    async with running_operator(cluster):
+        await asyncio.sleep(1.5)  # resume handlers and several timer rounds
+        assert [j["metadata"]["name"] for j in await cluster.jobs()] == [job["metadata"]["name"]]
+        await cluster.set_job_status(
+            job["metadata"]["name"],
+            {
+                "failed": 1,
+                "conditions": [
+                    {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}
+                ],
+            },
+        )
+        scan = await cluster.wait_phase("app", "Failed")
+    assert _conditions(scan)["Ready"]["reason"] == "BackoffLimitExceeded"
+
+
+async def test_a_recent_scan_of_the_same_digest_is_reused_without_a_job(
+    cluster: Cluster,
+) -> None:
+    report, sha = parse_file(FIXTURES / "trivy" / "golden-debian-buster.json")
+    with Store(cluster.shared / "cims.db") as central:
+        central.import_reports(
+            ImageRef.parse(f"registry.internal/team/app:1@{DIGEST}"),
+            [(report, sha, "earlier-scan.json")],
+        )
+    async with running_operator(cluster):
+        await cluster.apply_scan(
+            "again", {"image": "registry.internal/team/app:1", "digest": DIGEST, "tools": ["trivy"]}
+        )
+        scan = await cluster.wait_phase("again", "Complete")
+        # more tools than were scanned: no reuse, a Job
+        await cluster.apply_scan(
+            "more",
+            {
+                "image": "registry.internal/team/app:1",
+                "digest": DIGEST,
+                "tools": ["trivy", "grype"],
+            },
+        )
+        await _job_for(cluster, "more")
+    assert scan["status"]["cachedFrom"].startswith("db-scan-")
+    assert 0 < scan["status"]["summary"]["total"] <= len(report.findings)
+    assert [j["metadata"]["labels"]["cims.dev/imagescan"] for j in await cluster.jobs()] == ["more"]
+    assert "reused" in _conditions(scan)["Scanned"]["message"]

@@ -67,6 +67,8 @@ def build_job(
         "name": "cims",
         "image": config.image,
         "args": args,
+        # the last lines the scan printed become the pod's termination message on failure
+        "terminationMessagePolicy": "FallbackToLogsOnError",
         "env": [{"name": "HOME", "value": SCRATCH}, {"name": "TMPDIR", "value": SCRATCH}],
         "securityContext": {
             "runAsNonRoot": True,
@@ -138,6 +140,6 @@ def build_job(
             "backoffLimit": config.backoff_limit,
             "activeDeadlineSeconds": spec.timeout + JOB_OVERHEAD_S,
             "ttlSecondsAfterFinished": config.job_ttl_s,
-            "template": {"metadata": {"labels": labels}, "spec": pod},
+            "template": {"metadata": {"labels": dict(labels)}, "spec": pod},
         },
     }
