@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import socket
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -81,6 +83,14 @@ class Cluster:
             await self.request("GET", f"/apis/cims.dev/v1alpha1/namespaces/{NS}/imagescans/{name}")
         )
 
+    async def metrics(self) -> str:
+        port = os.environ["CIMS_OPERATOR_METRICS_PORT"]
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{port}/metrics") as resp,
+        ):
+            return await resp.text()
+
     async def jobs(self) -> list[dict[str, Any]]:
         found = await self.request("GET", f"/apis/batch/v1/namespaces/{NS}/jobs")
         return list(found.get("items", []))
@@ -117,6 +127,12 @@ class Cluster:
         return await self.scan(name)
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 @pytest.fixture
 def operator_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shared = tmp_path / "shared"
@@ -126,6 +142,7 @@ def operator_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "CIMS_OPERATOR_POLL_SECONDS": "0.3",
         "CIMS_OPERATOR_MAX_RUNNING": "2",
         "CIMS_OPERATOR_IMAGE": "cims:test",
+        "CIMS_OPERATOR_METRICS_PORT": str(_free_port()),
         "CIMS_OPERATOR_DEFAULT_PLACEMENT": json.dumps(
             {
                 "nodeSelector": {"cims.dev/internal-network": "true"},

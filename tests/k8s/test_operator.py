@@ -159,6 +159,10 @@ async def test_the_running_limit_is_never_exceeded(operator: Cluster) -> None:
     await operator.wait(three_jobs, "a third Job after one finished")
     await asyncio.sleep(1.5)  # several timer rounds: still no fourth Job
     assert len(await operator.jobs()) == 3
+    metrics = await operator.metrics()
+    assert 'cims_scans_total{event="started",outcome="ok"} 3' in metrics
+    assert 'cims_scans_total{event="failed",outcome="X"} 1' in metrics
+    assert "cims_queue_length 1" in metrics
 
 
 async def test_a_spec_change_starts_a_new_scan(operator: Cluster) -> None:

@@ -18,6 +18,7 @@ from cims.k8s.client import KubeClient
 from cims.k8s.config import OperatorConfig, from_env
 from cims.k8s.jobs import ANNOTATION_SCAN_ID, MANAGED_BY, build_job, scan_id
 from cims.k8s.merge import cached_report, incoming, merge_scan
+from cims.k8s.metrics import Metrics, serve
 from cims.k8s.resource import GROUP, PLURAL, VERSION, ImageScanSpec
 
 Jobs = kopf.Index[tuple[str, str], dict[str, Any]]
@@ -38,6 +39,10 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.lock = asyncio.Lock()
     memo.admitted = set()
     memo.client = await asyncio.to_thread(KubeClient.connect)
+    memo.metrics = Metrics()
+    memo.metrics_server = (
+        await serve(memo.metrics, CONFIG.metrics_port) if CONFIG.metrics_port else None
+    )
     incoming(CONFIG.shared_dir, "x").parent.mkdir(parents=True, exist_ok=True)
 
 
@@ -46,6 +51,9 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     client = getattr(memo, "client", None)
     if client is not None:
         await asyncio.to_thread(client.close)
+    server = getattr(memo, "metrics_server", None)
+    if server is not None:
+        await server.cleanup()
 
 
 @kopf.index("batch", "v1", "jobs", labels={"app.kubernetes.io/managed-by": MANAGED_BY})
@@ -134,6 +142,7 @@ async def _admit(scan: _Scan, run: int) -> None:
                 )
             )
             kopf.info(scan.body, reason="ScanCached", message=f"reused {source} of {spec.digest}")
+            memo.metrics.scan("cached", "ok")
             return
     async with memo.lock:
         if _job_state(scan.jobs, (scan.namespace, sid)) != "none" or sid in memo.admitted:
@@ -143,7 +152,9 @@ async def _admit(scan: _Scan, run: int) -> None:
         active = {
             key[1] for key in scan.jobs if _job_state(scan.jobs, key) == "running"
         } | memo.admitted
+        key = f"{scan.namespace}/{scan.name}"
         if len(active) >= config.max_running:
+            memo.metrics.pending.add(key)
             message = f"{len(active)} scans running, the limit is {config.max_running}"
             patch.status.update(st.waiting(st.PENDING, "ConcurrencyLimit", message, generation))
             return
@@ -157,6 +168,8 @@ async def _admit(scan: _Scan, run: int) -> None:
         )
         await asyncio.to_thread(memo.client.create_job, job)
         memo.admitted.add(sid)
+        memo.metrics.pending.discard(key)
+        memo.metrics.scan("started", "ok")
     job_name = job["metadata"]["name"]
     patch.status.update(st.waiting(st.SCANNING, "JobCreated", f"Job {job_name}", generation))
     patch.status.update({"scanId": sid, "startedAt": st.now()})
@@ -244,6 +257,7 @@ async def progress(
         reason, message = await asyncio.to_thread(memo.client.failure_of, ns, job)
         patch.status.update(st.failed(reason, message, generation))
         kopf.warn(body, reason="ScanFailed", message=message)
+        memo.metrics.scan("failed", reason)
         return
     scan_db = incoming(memo.config.shared_dir, sid)
     if not scan_db.exists():
@@ -269,6 +283,13 @@ async def progress(
         )
     )
     scan_db.unlink(missing_ok=True)
+    done = patch.status
+    memo.metrics.scan("complete", "failing" if done.get("failing") else "ok")
+    started = status.get("startedAt")
+    memo.metrics.finished(
+        {k: v for k, v in done["summary"].items() if k not in ("total", "foundBySeveralTools")},
+        _age_s(started) if started else None,
+    )
     kopf.info(
         body,
         reason="ScanComplete",
