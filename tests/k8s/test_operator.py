@@ -231,3 +231,28 @@ async def test_a_recent_scan_of_the_same_digest_is_reused_without_a_job(
     assert 0 < scan["status"]["summary"]["total"] <= len(report.findings)
     assert [j["metadata"]["labels"]["cims.dev/imagescan"] for j in await cluster.jobs()] == ["more"]
     assert "reused" in _conditions(scan)["Scanned"]["message"]
+
+
+async def test_rescan_interval_starts_a_fresh_scan_past_the_cache(cluster: Cluster) -> None:
+    report, sha = parse_file(FIXTURES / "trivy" / "golden-debian-buster.json")
+    with Store(cluster.shared / "cims.db") as central:
+        central.import_reports(
+            ImageRef.parse(f"registry.internal/team/app:1@{DIGEST}"),
+            [(report, sha, "earlier-scan.json")],
+        )
+    async with running_operator(cluster):
+        await cluster.apply_scan(
+            "nightly",
+            {
+                "image": "registry.internal/team/app:1",
+                "digest": DIGEST,
+                "tools": ["trivy"],
+                "rescanInterval": "2s",
+            },
+        )
+        first = await cluster.wait_phase("nightly", "Complete")
+        assert first["status"]["cachedFrom"]
+        job = await _job_for(cluster, "nightly")  # the interval passed: a real scan, no cache
+        scan = await cluster.wait_phase("nightly", "Scanning")
+    assert scan["status"]["run"] == 1
+    assert scan["status"]["scanId"] in job["metadata"]["name"]

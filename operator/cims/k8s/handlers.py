@@ -114,8 +114,11 @@ class _Scan:
     jobs: kopf.Index[tuple[str, str], dict[str, Any]]
 
 
-async def _admit(scan: _Scan, run: int) -> None:
-    """Start a scan: reuse a cached result, adopt an existing Job, queue, or create the Job."""
+async def _admit(scan: _Scan, run: int, *, use_cache: bool = True) -> None:
+    """Start a scan: reuse a cached result, adopt an existing Job, queue, or create the Job.
+
+    A scheduled rescan never reuses a cached result: it exists to catch new CVEs.
+    """
     config: OperatorConfig = scan.memo.config
     spec, patch, generation, memo = scan.spec, scan.patch, scan.generation, scan.memo
     if spec.suspend:
@@ -123,7 +126,7 @@ async def _admit(scan: _Scan, run: int) -> None:
         return
     sid = scan_id(scan.namespace, scan.name, scan.uid, generation, run)
     patch.status["run"] = run
-    if spec.digest:
+    if spec.digest and use_cache:
         cached = await asyncio.to_thread(
             cached_report, config.central_db, spec.digest, list(spec.tools), config.cache_ttl_s
         )
@@ -239,7 +242,7 @@ async def progress(
         finished = status.get("finishedAt")
         if period and finished and _age_s(finished) >= period:
             kopf.info(body, reason="Rescan", message=f"rescanInterval {parsed.rescanInterval}")
-            await _admit(scan, run + 1)
+            await _admit(scan, run + 1, use_cache=False)
         return
     if phase != st.SCANNING:
         return

@@ -59,7 +59,7 @@ class ImageScanSpec(BaseModel):
     credentials: dict[Tool, Credentials] | None = None
     placement: Placement | None = None
     rescanInterval: str | None = Field(
-        None, pattern=r"^[0-9]+(m|h|d)$", description="Rescan period, e.g. 12h or 7d."
+        None, pattern=r"^[0-9]+(s|m|h|d)$", description="Rescan period, e.g. 12h or 7d."
     )
     suspend: bool = False
 
@@ -78,7 +78,7 @@ class ImageScanSpec(BaseModel):
     def rescan_seconds(self) -> int | None:
         if not self.rescanInterval:
             return None
-        unit = {"m": 60, "h": 3600, "d": 86400}[self.rescanInterval[-1]]
+        unit = {"s": 1, "m": 60, "h": 3600, "d": 86400}[self.rescanInterval[-1]]
         return int(self.rescanInterval[:-1]) * unit
 
 
