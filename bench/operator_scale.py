@@ -95,7 +95,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def main(count: int) -> None:
+async def main(count: int, deadline_s: float) -> None:
     tmp = Path(tempfile.mkdtemp())
     os.environ.update(
         {
@@ -139,8 +139,8 @@ async def main(count: int) -> None:
             try:
                 start = time.perf_counter()
                 while (done := await _settled(session, url, "base")) < count:
-                    if os.environ.get("BENCH_TRACE"):
-                        print(f"{time.perf_counter() - start:5.1f} s: {done}", flush=True)
+                    if time.perf_counter() - start > deadline_s:
+                        break
                     await asyncio.sleep(0.5)
                 settled = time.perf_counter() - start
             finally:
@@ -150,9 +150,10 @@ async def main(count: int) -> None:
         child.wait()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{count} ImageScans; kmock alone took {baseline:.1f} s to create them (baseline)")
+    which = "every one" if done >= count else f"only {done} of {count} (deadline)"
     print(
-        f"operator: every one Scanning or Pending after {settled:.1f} s "
-        f"= {count / settled * 60:,.0f} ImageScans per minute (target >= 1000); "
+        f"operator: {which} Scanning or Pending after {settled:.1f} s "
+        f"= {done / settled * 60:,.0f} ImageScans per minute (target >= 1000); "
         f"ratio to the baseline {settled / baseline:.1f}"
     )
     print(f"peak RSS of the operator process: {rss:.0f} MiB (target <= 200)")
@@ -161,7 +162,8 @@ async def main(count: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--deadline", type=float, default=600.0, help="seconds to wait at most")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    asyncio.run(serve_kmock(args.serve) if args.serve else main(args.count))
+    asyncio.run(serve_kmock(args.serve) if args.serve else main(args.count, args.deadline))
     sys.exit(0)

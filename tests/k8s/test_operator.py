@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cims.model import ImageRef
+from cims.model import ImageRef, ParsedReport
 from cims.scanners.registry import parse_file
 from cims.store.db import Store
 
@@ -203,15 +203,21 @@ async def test_a_restarted_operator_adopts_the_running_job(cluster: Cluster) -> 
     assert _conditions(scan)["Ready"]["reason"] == "BackoffLimitExceeded"
 
 
-async def test_a_recent_scan_of_the_same_digest_is_reused_without_a_job(
-    cluster: Cluster,
-) -> None:
+def _seed_central_db(cluster: Cluster) -> ParsedReport:
+    """A scan of DIGEST with trivy, just now, in the central DB."""
     report, sha = parse_file(FIXTURES / "trivy" / "golden-debian-buster.json")
     with Store(cluster.shared / "cims.db") as central:
         central.import_reports(
             ImageRef.parse(f"registry.internal/team/app:1@{DIGEST}"),
             [(report, sha, "earlier-scan.json")],
         )
+    return report
+
+
+async def test_a_recent_scan_of_the_same_digest_is_reused_without_a_job(
+    cluster: Cluster,
+) -> None:
+    report = _seed_central_db(cluster)
     async with running_operator(cluster):
         await cluster.apply_scan(
             "again", {"image": "registry.internal/team/app:1", "digest": DIGEST, "tools": ["trivy"]}
@@ -234,12 +240,7 @@ async def test_a_recent_scan_of_the_same_digest_is_reused_without_a_job(
 
 
 async def test_rescan_interval_starts_a_fresh_scan_past_the_cache(cluster: Cluster) -> None:
-    report, sha = parse_file(FIXTURES / "trivy" / "golden-debian-buster.json")
-    with Store(cluster.shared / "cims.db") as central:
-        central.import_reports(
-            ImageRef.parse(f"registry.internal/team/app:1@{DIGEST}"),
-            [(report, sha, "earlier-scan.json")],
-        )
+    _seed_central_db(cluster)
     async with running_operator(cluster):
         await cluster.apply_scan(
             "nightly",

@@ -16,6 +16,7 @@ from cims.scanners.interface import (
     Rec,
     ReportParser,
     ScanTarget,
+    credential_args,
     ecosystem,
     make_cvss,
     need_setting,
@@ -189,15 +190,8 @@ def invocation(target: ScanTarget, env: Mapping[str, str]) -> Invocation:
     out = target.workdir / "aqua.json"
     argv = [env.get("CIMS_SCANNERCLI", "scannercli"), "scan"]
     argv += ["--host", need_setting(env, "CIMS_AQUA_HOST", "aqua")]
-    secrets: list[str] = []
-    token = setting(env, "CIMS_AQUA_TOKEN")
-    if token:
-        argv += ["--token", token]
-        secrets.append(token)
-    else:
-        password = need_setting(env, "CIMS_AQUA_PASSWORD", "aqua")
-        argv += ["--user", need_setting(env, "CIMS_AQUA_USER", "aqua"), "--password", password]
-        secrets.append(password)
+    creds, secrets = credential_args(env, "CIMS_AQUA", "aqua")
+    argv += creds
     registry = setting(env, "CIMS_AQUA_REGISTRY")
     image = target.by_digest
     if registry:  # the image as Aqua's registry integration names it

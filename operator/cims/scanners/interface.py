@@ -76,6 +76,17 @@ def need_setting(env: Mapping[str, str], name: str, tool: str) -> str:
     return value
 
 
+def credential_args(env: Mapping[str, str], prefix: str, tool: str) -> tuple[list[str], list[str]]:
+    """``--token T`` or ``--user U --password P`` from ``<prefix>_TOKEN`` / ``_USER`` /
+    ``_PASSWORD`` (twistcli and scannercli take them only as options), and the secrets in it."""
+    token = setting(env, f"{prefix}_TOKEN")
+    if token:
+        return ["--token", token], [token]
+    password = need_setting(env, f"{prefix}_PASSWORD", tool)
+    user = need_setting(env, f"{prefix}_USER", tool)
+    return ["--user", user, "--password", password], [password]
+
+
 class Rec:
     """A JSON object from a foreign report, read defensively: every error names where it is."""
 

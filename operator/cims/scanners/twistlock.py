@@ -14,6 +14,7 @@ from cims.scanners.interface import (
     Rec,
     ReportParser,
     ScanTarget,
+    credential_args,
     ecosystem,
     make_cvss,
     need_setting,
@@ -132,16 +133,8 @@ def invocation(target: ScanTarget, env: Mapping[str, str]) -> Invocation:
     out = target.workdir / "twistlock.json"
     argv = [env.get("CIMS_TWISTCLI", "twistcli"), "images", "scan"]
     argv += ["--address", need_setting(env, "CIMS_TWISTLOCK_ADDRESS", "twistlock")]
-    secrets: list[str] = []
-    token = setting(env, "CIMS_TWISTLOCK_TOKEN")
-    if token:
-        argv += ["--token", token]
-        secrets.append(token)
-    else:
-        password = need_setting(env, "CIMS_TWISTLOCK_PASSWORD", "twistlock")
-        argv += ["--user", need_setting(env, "CIMS_TWISTLOCK_USER", "twistlock")]
-        argv += ["--password", password]
-        secrets.append(password)
+    creds, secrets = credential_args(env, "CIMS_TWISTLOCK", "twistlock")
+    argv += creds
     docker = setting(env, "CIMS_TWISTLOCK_DOCKER_ADDRESS")
     if docker:
         argv += ["--docker-address", docker]
