@@ -1,0 +1,37 @@
+"""The Helm chart's static checks (no Helm engine runs here yet)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+CHART = Path(__file__).parents[2] / "charts" / "cims"
+
+
+def test_values_validate_against_the_schema() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    jsonschema.validate(values, schema)
+    bad = {**values, "scans": {**values["scans"], "maxRunning": 0}}
+    with pytest.raises(jsonschema.ValidationError, match="less than the minimum of 1"):
+        jsonschema.validate(bad, schema)
+    with pytest.raises(jsonschema.ValidationError, match="secretValue"):
+        jsonschema.validate({**values, "secretValue": "x"}, schema)  # no secrets in values
+
+
+def test_chart_crd_is_the_generated_one() -> None:
+    root = CHART.parents[1] / "crds" / "imagescans.cims.dev.yaml"
+    assert (CHART / "crds" / "imagescans.cims.dev.yaml").read_text() == root.read_text()
+
+
+def test_every_value_is_in_the_chart_readme() -> None:
+    readme = (CHART / "README.md").read_text()
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    for key, value in values.items():
+        names = [key] if not isinstance(value, dict) else [f"{key}.{k}" for k in value]
+        for name in names:
+            assert name.split(".")[-1] in readme, name
