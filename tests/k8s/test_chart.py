@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import jsonschema
@@ -35,3 +38,24 @@ def test_every_value_is_in_the_chart_readme() -> None:
         names = [key] if not isinstance(value, dict) else [f"{key}.{k}" for k in value]
         for name in names:
             assert name.split(".")[-1] in readme, name
+
+
+def test_chart_lints_with_the_helm_library(tmp_path: Path) -> None:
+    python = os.environ.get("CIMS_HELM_PYTHON")
+    if not python or not Path(python).exists():
+        pytest.skip("no Helm library: set CIMS_HELM_PYTHON to a Python >= 3.12 with helm-sdkpy")
+    lint = CHART.parents[1] / "scripts" / "chart-lint.py"
+    good = subprocess.run(
+        [python, str(lint), str(CHART)], capture_output=True, text=True, check=False
+    )
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert good.stdout.count(": ok") == 4
+    broken = tmp_path / "cims"
+    shutil.copytree(CHART, broken)
+    with (broken / "templates" / "service.yaml").open("a") as fh:
+        fh.write("{{ .Values.missing.deeper }}\n")
+    bad = subprocess.run(
+        [python, str(lint), str(broken)], capture_output=True, text=True, check=False
+    )
+    assert bad.returncode == 1
+    assert "errors in templates/" in bad.stdout
