@@ -1,0 +1,57 @@
+"""The chart's RBAC rules cover every API call the operator makes in these tests, and no more."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from tests.k8s.conftest import Cluster, running_operator
+
+FILES = Path(__file__).parents[2] / "charts" / "cims" / "files"
+OPERATOR_AGENTS = ("kopf/", "OpenAPI-Generator/")  # kopf's own client and the kubernetes client
+VERBS = {
+    "LIST": "list",
+    "WATCH": "watch",
+    "FETCH": "get",
+    "CREATE": "create",
+    "UPDATE": "patch",
+    "DELETE": "delete",
+}
+
+
+def _granted() -> set[tuple[str, str, str]]:
+    out = set()
+    for name in ("rbac-rules.yaml", "rbac-cluster-rules.yaml"):
+        for rule in yaml.safe_load((FILES / name).read_text()):
+            for group in rule["apiGroups"]:
+                for resource in rule["resources"]:
+                    out |= {(group, resource, verb) for verb in rule["verbs"]}
+    return out
+
+
+async def test_rbac_rules_equal_the_operators_calls(cluster: Cluster) -> None:
+    async with running_operator(cluster):
+        await cluster.apply_scan(
+            "app", {"image": "registry.internal/team/app:1", "tools": ["trivy"]}
+        )
+        await cluster.wait_phase("app", "Scanning")
+        (job,) = await cluster.jobs()
+        await cluster.set_job_status(
+            job["metadata"]["name"],
+            {"failed": 1, "conditions": [{"type": "Failed", "status": "True", "reason": "X"}]},
+        )
+        await cluster.wait_phase("app", "Failed")  # reads the pods, posts an Event
+    used = set()
+    for request in cluster.kmock:
+        agent = request.headers.get("User-Agent", "")
+        if not agent.startswith(OPERATOR_AGENTS) or request.resource is None:
+            continue
+        if request.resource.plural is None:  # API discovery: allowed to every account
+            continue
+        resource = request.resource.plural
+        if request.url.path.endswith("/status"):
+            resource += "/status"
+        verb = VERBS[request.action.name]
+        used.add((request.resource.group or "", resource, verb))
+    assert used == _granted()
