@@ -6,6 +6,7 @@ import gzip
 import json
 import os
 import shutil
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -104,12 +105,20 @@ def pushed(cims_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         yield ref, digest.split("@", 1)[1]
 
 
-def stand_in_tools(folder: Path) -> Path:
-    """Stand-in trivy and grype (tests/fakes/fake_scanner.py) runnable inside the CIMS image."""
+def stand_in_tools(folder: Path, python: str = "/usr/bin/env python3") -> Path:
+    """The stand-in scanners (tests/fakes/fake_scanner.py) as executables in ``folder``, run by
+    ``python`` (the default suits the CIMS image; host tests pass their own interpreter)."""
     folder.mkdir(parents=True, exist_ok=True)
     fake = (HERE / "fakes" / "fake_scanner.py").read_text()
     for name in ("trivy", "grype", "twistcli", "scannercli"):
         exe = folder / name
-        exe.write_text("#!/usr/bin/env python3\n" + fake)
+        exe.write_text(f"#!{python}\n" + fake)
         exe.chmod(0o755)
     return folder
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -7,7 +7,6 @@ import hashlib
 import io
 import json
 import shutil
-import socket
 import subprocess
 import tarfile
 import time
@@ -18,13 +17,9 @@ from urllib.request import Request, urlopen
 
 import pytest
 
+from tests.conftest import free_port
+
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
@@ -33,7 +28,7 @@ def local_registry(tmp: Path) -> Iterator[str]:
     exe = shutil.which("docker-registry")
     if exe is None:
         pytest.skip("docker-registry is not installed (apt-get install docker-registry)")
-    port = _free_port()
+    port = free_port()
     config = tmp / "registry.yml"
     config.write_text(
         "version: 0.1\n"

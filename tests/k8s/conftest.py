@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -21,6 +20,8 @@ import kopf
 import pytest
 import yaml
 from kopf.testing import KopfRunner
+
+from tests.conftest import free_port
 
 HANDLERS = Path(__file__).parents[2] / "operator" / "cims" / "k8s" / "handlers.py"
 NS = "scans"
@@ -127,12 +128,6 @@ class Cluster:
         return await self.scan(name)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def operator_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shared = tmp_path / "shared"
@@ -142,7 +137,7 @@ def operator_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "CIMS_OPERATOR_POLL_SECONDS": "0.3",
         "CIMS_OPERATOR_MAX_RUNNING": "2",
         "CIMS_OPERATOR_IMAGE": "cims:test",
-        "CIMS_OPERATOR_METRICS_PORT": str(_free_port()),
+        "CIMS_OPERATOR_METRICS_PORT": str(free_port()),
         "CIMS_OPERATOR_DEFAULT_PLACEMENT": json.dumps(
             {
                 "nodeSelector": {"cims.dev/internal-network": "true"},

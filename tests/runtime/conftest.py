@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, stand_in_tools
 
-FAKE = Path(__file__).parents[1] / "fakes" / "fake_scanner.py"
 REPORTS = {
     "trivy": FIXTURES / "trivy" / "golden-debian-buster.json",
     "grype": FIXTURES / "grype" / "dd-vulnerable-image-debian10-allfields.json",
@@ -46,10 +45,5 @@ class Fakes:
 
 @pytest.fixture
 def fakes(tmp_path: Path) -> Fakes:
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    for name in REPORTS:
-        exe = bindir / name
-        exe.write_text(f"#!{sys.executable}\n" + FAKE.read_text())
-        exe.chmod(0o755)
+    bindir = stand_in_tools(tmp_path / "bin", sys.executable)
     return Fakes(bindir, tmp_path / "calls.jsonl")
