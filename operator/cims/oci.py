@@ -83,21 +83,21 @@ def _request(url: str, headers: dict[str, str], method: str) -> tuple[int, dict[
         ) from None
 
 
+def _basic(creds: tuple[str, str]) -> str:
+    return "Basic " + base64.b64encode(f"{creds[0]}:{creds[1]}".encode()).decode()
+
+
 def _auth_header(challenge: str, creds: tuple[str, str] | None) -> str | None:
     scheme, _, params = challenge.partition(" ")
     if scheme.lower() == "basic":
-        if creds is None:
-            return None
-        return "Basic " + base64.b64encode(f"{creds[0]}:{creds[1]}".encode()).decode()
+        return _basic(creds) if creds is not None else None
     if scheme.lower() != "bearer":
         return None
     fields = dict(_CHALLENGE.findall(params))
     realm = fields.pop("realm", "")
     headers = {}
     if creds is not None:
-        headers["Authorization"] = (
-            "Basic " + base64.b64encode(f"{creds[0]}:{creds[1]}".encode()).decode()
-        )
+        headers["Authorization"] = _basic(creds)
     status, _, body = _request(f"{realm}?{urlencode(fields)}", headers, "GET")
     if status != 200:
         return None

@@ -325,11 +325,13 @@ class Store:
         rows = self.raw_findings(conn, image_pk)
         ids = {f.vuln_id for _, f in rows}
         # Alias declarations any report made, also in other images' reports.
-        edges = [
-            (a, b, s)
-            for a, b, s in conn.execute("SELECT a, b, source FROM aliases")
-            if a in ids or b in ids
-        ]
+        wanted = json.dumps(sorted(ids))
+        edges = conn.execute(
+            """SELECT a, b, source FROM aliases
+               WHERE a IN (SELECT value FROM json_each(?1))
+                  OR b IN (SELECT value FROM json_each(?1))""",
+            (wanted,),
+        ).fetchall()
         return correlate(rows, extra_edges=edges, policy=policy)
 
     def correlated(self, image_pk: int, policy: Policy | None = None) -> list[Correlated]:

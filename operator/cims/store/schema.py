@@ -87,5 +87,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE vulnerabilities ADD COLUMN alias_group TEXT",
         "CREATE INDEX vulnerabilities_group ON vulnerabilities (alias_group)",
     ),
+    (
+        # v3: alias edges are looked up from either end (the primary key covers only `a`)
+        "CREATE INDEX aliases_b ON aliases (b)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
