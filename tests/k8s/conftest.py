@@ -1,7 +1,9 @@
 """The operator against kmock (a stateful Kubernetes API mock), run by kopf's KopfRunner.
 
-Setup as ../shared/notes/kmock.md says: the CRD's resource registered plus the bundled
+Setup as ../shared/notes/kmock.md says: the CRDs' resources registered plus the bundled
 built-ins, a kubeconfig pointing at kmock, KopfRunner in a thread, waits with asyncio.sleep.
+Two kmock 0.8 gaps are bridged as a real API server behaves: created objects get a uid,
+generation and resourceVersion; /api/v1/namespaces is the Namespace resource.
 """
 
 from __future__ import annotations
@@ -19,10 +21,15 @@ import aiohttp
 import kopf
 import pytest
 import yaml
+from kmock._internal import enums as kmock_enums
+from kmock._internal import parsing as kmock_parsing
+from kmock._internal import rendering as kmock_rendering
 from kopf.testing import KopfRunner
 
 from tests.conftest import free_port
 
+_KMOCK_PARSE_PATH = kmock_parsing.parse_path
+_KMOCK_PARSE_REQUEST = kmock_rendering.Request._parse
 HANDLERS = Path(__file__).parents[2] / "operator" / "cims" / "k8s" / "handlers.py"
 NS = "scans"
 
@@ -68,6 +75,40 @@ class Cluster:
             "spec": spec,
         }
         await self.request("POST", f"/apis/cims.dev/v1alpha1/namespaces/{NS}/imagescans", body)
+
+    async def apply_policy(self, name: str, spec: dict[str, Any]) -> None:
+        meta = {"name": name, "uid": f"uid-{name}", "generation": 1, "resourceVersion": "1"}
+        body = {
+            "apiVersion": "cims.dev/v1alpha1",
+            "kind": "ClusterScanPolicy",
+            "metadata": meta,
+            "spec": spec,
+        }
+        await self.request("POST", "/apis/cims.dev/v1alpha1/clusterscanpolicies", body)
+
+    async def policy(self, name: str) -> dict[str, Any]:
+        return dict(
+            await self.request("GET", f"/apis/cims.dev/v1alpha1/clusterscanpolicies/{name}")
+        )
+
+    async def add_namespace(self, name: str, labels: dict[str, str]) -> None:
+        body = {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": name, "labels": labels},
+        }
+        await self.request("POST", "/api/v1/namespaces", body)
+
+    async def add_pod(self, pod: dict[str, Any]) -> None:
+        ns = pod["metadata"]["namespace"]
+        await self.request("POST", f"/api/v1/namespaces/{ns}/pods", pod)
+
+    async def delete_pod(self, namespace: str, name: str) -> None:
+        await self.request("DELETE", f"/api/v1/namespaces/{namespace}/pods/{name}")
+
+    async def scans(self) -> list[dict[str, Any]]:
+        found = await self.request("GET", f"/apis/cims.dev/v1alpha1/namespaces/{NS}/imagescans")
+        return list(found.get("items", []))
 
     async def patch_scan_spec(self, name: str, spec: dict[str, Any]) -> None:
         """A spec change, with the generation bump a real API server makes."""
@@ -138,6 +179,8 @@ def operator_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "CIMS_OPERATOR_MAX_RUNNING": "2",
         "CIMS_OPERATOR_IMAGE": "cims:test",
         "CIMS_OPERATOR_METRICS_PORT": str(free_port()),
+        "CIMS_OPERATOR_POLICY_NAMESPACE": NS,
+        "CIMS_OPERATOR_POLICY_SECONDS": "0.5",
         "CIMS_OPERATOR_DEFAULT_PLACEMENT": json.dumps(
             {
                 "nodeSelector": {"cims.dev/internal-network": "true"},
@@ -149,13 +192,44 @@ def operator_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return shared
 
 
+def _parse_path(path: str) -> Any:
+    """kmock 0.8 parses /api/v1/namespaces[/NAME] as a namespace prefix with nothing after it
+    and answers 500; a real API server serves Namespaces there. Parse those two paths as the
+    cluster-scoped resource they are; everything else as kmock does."""
+    parts = path.strip("/").split("/")
+    if parts[:3] == ["api", "v1", "namespaces"] and len(parts) <= 4:
+        name = parts[3] if len(parts) == 4 else None
+        return kmock_parsing.ParsedPath("", "v1", "namespaces", None, name, None)
+    return _KMOCK_PARSE_PATH(path)
+
+
+async def _parse_request(raw: Any, *, id: int = 0) -> Any:
+    """kmock stores a created object as it was sent; a real API server sets its uid,
+    generation and resourceVersion (kopf's patches test the resourceVersion): set them."""
+    request = await _KMOCK_PARSE_REQUEST(raw, id=id)
+    if request.action == kmock_enums.action.CREATE and isinstance(request.data, dict):
+        meta = request.data.setdefault("metadata", {})
+        meta.setdefault("uid", f"uid-{meta.get('namespace', '')}-{meta.get('name', '')}")
+        meta.setdefault("generation", 1)
+        meta.setdefault("resourceVersion", "1")
+    return request
+
+
 @pytest.fixture
 async def cluster(
     kmock: Any, operator_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Cluster:
+    monkeypatch.setattr(kmock_parsing, "parse_path", _parse_path)
+    monkeypatch.setattr(kmock_rendering.Request, "_parse", _parse_request)
     kmock.resources["cims.dev/v1alpha1/imagescans"] = kmock.ResourceInfo(
         kind="ImageScan",
         namespaced=True,
+        verbs={"list", "watch", "get", "create", "patch", "delete"},
+        subresources={"status"},
+    )
+    kmock.resources["cims.dev/v1alpha1/clusterscanpolicies"] = kmock.ResourceInfo(
+        kind="ClusterScanPolicy",
+        namespaced=False,
         verbs={"list", "watch", "get", "create", "patch", "delete"},
         subresources={"status"},
     )

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from cims.k8s import status as st
+from cims.k8s.policy import policy_status
 from cims.model import ImageRef, ToolRun
 from cims.report.model import build
 from cims.scanners.registry import parse_file
@@ -15,16 +16,24 @@ from cims.store.db import Store
 from tests.conftest import FIXTURES
 
 lupa = pytest.importorskip("lupa", reason="lupa (Lua for Python) is not installed")
-LUA = (Path(__file__).parents[2] / "deploy" / "argocd" / "imagescan-health.lua").read_text()
+ARGOCD = Path(__file__).parents[2] / "deploy" / "argocd"
+LUA = (ARGOCD / "imagescan-health.lua").read_text()
+POLICY_LUA = (ARGOCD / "clusterscanpolicy-health.lua").read_text()
 
 
-def health(status: dict[str, Any] | None, generation: int = 1) -> tuple[str, str]:
+def health(
+    status: dict[str, Any] | None,
+    generation: int = 1,
+    *,
+    script: str = LUA,
+    spec: dict[str, Any] | None = None,
+) -> tuple[str, str]:
     lua = lupa.LuaRuntime(unpack_returned_tuples=True)
-    obj = {"metadata": {"generation": generation}}
+    obj: dict[str, Any] = {"metadata": {"generation": generation}, "spec": spec or {}}
     if status is not None:
         obj["status"] = status
     lua.globals().obj = _to_lua(lua, obj)
-    result = lua.execute(LUA)
+    result = lua.execute(script)
     return str(result["status"]), str(result["message"])
 
 
@@ -81,3 +90,34 @@ def test_complete_is_healthy_unless_failing_or_degraded(report: Any) -> None:
     gated = st.complete(all_ok, fail_on="critical", **common)
     assert health(gated) == ("Degraded", "findings at or above critical")
     assert health(ok, generation=2)[0] == "Progressing"  # a newer spec not seen yet
+
+
+def _policy(scans: list[dict[str, Any]], images: int) -> dict[str, Any]:
+    return policy_status(
+        "p", scans, images=images, skipped=0, generation=1, evaluated_at="now", fail_on="high"
+    )
+
+
+def test_policy_health_follows_ready_and_compliant() -> None:
+    def scan(failing: bool) -> dict[str, Any]:
+        summary = {"high": 1} if failing else {}
+        return {
+            "name": "s",
+            "status": {"phase": "Complete", "failing": failing, "summary": summary},
+        }
+
+    assert health(None, script=POLICY_LUA)[0] == "Progressing"
+    assert health(_policy([], images=2), script=POLICY_LUA) == (
+        "Progressing",
+        "2 of 2 images not scanned yet",
+    )
+    assert health(_policy([scan(False)], images=1), script=POLICY_LUA)[0] == "Healthy"
+    assert health(_policy([scan(False), scan(True)], images=2), script=POLICY_LUA) == (
+        "Degraded",
+        "1 of 2 images have findings at or above high",
+    )
+    failed = _policy([{"name": "s", "status": {"phase": "Failed"}}], images=1)
+    assert health(failed, script=POLICY_LUA) == ("Degraded", "0 pending, 1 failed scans")
+    assert health(None, script=POLICY_LUA, spec={"suspend": True})[0] == "Suspended"
+    ok = _policy([scan(False)], images=1)
+    assert health(ok, generation=2, script=POLICY_LUA)[0] == "Progressing"

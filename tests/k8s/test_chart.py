@@ -26,9 +26,13 @@ def test_values_validate_against_the_schema() -> None:
         jsonschema.validate({**values, "secretValue": "x"}, schema)  # no secrets in values
 
 
-def test_chart_crd_is_the_generated_one() -> None:
-    root = CHART.parents[1] / "crds" / "imagescans.cims.dev.yaml"
-    assert (CHART / "crds" / "imagescans.cims.dev.yaml").read_text() == root.read_text()
+def test_chart_crds_are_the_generated_ones() -> None:
+    root = CHART.parents[1] / "crds"
+    names = sorted(p.name for p in root.glob("*.yaml"))
+    assert names == ["clusterscanpolicies.cims.dev.yaml", "imagescans.cims.dev.yaml"]
+    assert sorted(p.name for p in (CHART / "crds").glob("*.yaml")) == names
+    for name in names:
+        assert (CHART / "crds" / name).read_text() == (root / name).read_text(), name
 
 
 def test_every_value_is_in_the_chart_readme() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 
 from tests.k8s.conftest import Cluster, running_operator
+from tests.k8s.pods import web
 
 FILES = Path(__file__).parents[2] / "charts" / "cims" / "files"
 OPERATOR_AGENTS = ("kopf/", "OpenAPI-Generator/")  # kopf's own client and the kubernetes client
@@ -22,7 +23,7 @@ VERBS = {
 
 def _granted() -> set[tuple[str, str, str]]:
     out = set()
-    for name in ("rbac-rules.yaml", "rbac-cluster-rules.yaml"):
+    for name in ("rbac-rules.yaml", "rbac-cluster-rules.yaml", "rbac-policy-namespace-rules.yaml"):
         for rule in yaml.safe_load((FILES / name).read_text()):
             for group in rule["apiGroups"]:
                 for resource in rule["resources"]:
@@ -42,6 +43,22 @@ async def test_rbac_rules_equal_the_operators_calls(cluster: Cluster) -> None:
             {"failed": 1, "conditions": [{"type": "Failed", "status": "True", "reason": "X"}]},
         )
         await cluster.wait_phase("app", "Failed")  # reads the pods, posts an Event
+        # a policy: reads namespaces and pods, creates an ImageScan, retires it, writes status
+        await cluster.add_namespace("prod", {"env": "prod"})
+        await cluster.add_pod(web("prod", "web-1"))
+        await cluster.apply_policy("prod", {"tools": ["trivy"]})
+
+        async def count(n: int) -> bool:
+            return len(await cluster.scans()) == n
+
+        await cluster.wait(lambda: count(2), "the policy's ImageScan", details=cluster.scans)
+        await cluster.delete_pod("prod", "web-1")
+        await cluster.wait(lambda: count(1), "the ImageScan retired", details=cluster.scans)
+
+        async def reported() -> bool:
+            return (await cluster.policy("prod")).get("status", {}).get("images") == 0
+
+        await cluster.wait(reported, "the policy's status", details=lambda: cluster.policy("prod"))
     used = set()
     for request in cluster.kmock:
         agent = request.headers.get("User-Agent", "")

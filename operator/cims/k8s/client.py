@@ -1,5 +1,6 @@
 """The few Kubernetes API calls the operator makes besides kopf's own: create a Job, read why
-a Job's pod failed. Built once at startup (kept in memo), closed at cleanup."""
+a Job's pod failed, list namespaces and manage the ImageScans of policies. Built once at startup
+(kept in memo), closed at cleanup."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
+
+from cims.k8s.resource import GROUP, PLURAL, VERSION
 
 
 @dataclass
@@ -57,3 +60,41 @@ class KubeClient:
                     detail = text[-1] if text else f"exit code {term.exit_code}"
                     return term.reason or reason, f"{message}: {detail}"[:1024]
         return reason, message
+
+    def namespace_labels(self) -> dict[str, dict[str, str]]:
+        """Every namespace and its labels (policies select namespaces by label)."""
+        found = client.CoreV1Api(self.api).list_namespace()
+        return {ns.metadata.name: dict(ns.metadata.labels or {}) for ns in found.items}
+
+    def create_imagescan(self, body: dict[str, Any]) -> bool:
+        """Create an ImageScan; False when one of that name exists already."""
+        try:
+            client.CustomObjectsApi(self.api).create_namespaced_custom_object(
+                GROUP, VERSION, body["metadata"]["namespace"], PLURAL, body
+            )
+        except ApiException as err:
+            if err.status != 409:
+                raise
+            return False
+        return True
+
+    def patch_imagescan(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        client.CustomObjectsApi(self.api).patch_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            name,
+            patch,
+            _content_type="application/merge-patch+json",
+        )
+
+    def delete_imagescan(self, namespace: str, name: str) -> None:
+        """Delete an ImageScan (its Jobs go with it: they are owned); gone already is fine."""
+        try:
+            client.CustomObjectsApi(self.api).delete_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name
+            )
+        except ApiException as err:
+            if err.status != 404:
+                raise

@@ -25,6 +25,8 @@ class OperatorConfig(BaseModel):
     backoff_limit: int = Field(1, ge=0, le=10)
     poll_s: float = Field(10.0, gt=0)
     metrics_port: int = Field(9090, ge=0, le=65535)
+    policy_namespace: str = "cims"  # where ClusterScanPolicies create their ImageScans
+    policy_poll_s: float = Field(60.0, gt=0)  # how often running images are re-evaluated
 
     @property
     def central_db(self) -> str:
@@ -44,6 +46,8 @@ _ENV = {
     "backoff_limit": "CIMS_OPERATOR_BACKOFF_LIMIT",
     "poll_s": "CIMS_OPERATOR_POLL_SECONDS",
     "metrics_port": "CIMS_OPERATOR_METRICS_PORT",
+    "policy_namespace": "CIMS_OPERATOR_POLICY_NAMESPACE",
+    "policy_poll_s": "CIMS_OPERATOR_POLICY_SECONDS",
 }
 
 

@@ -13,6 +13,7 @@ import kopf
 from pydantic import ValidationError
 
 from cims.errors import CimsError
+from cims.k8s import policy as pol
 from cims.k8s import status as st
 from cims.k8s.client import KubeClient
 from cims.k8s.config import OperatorConfig, from_env
@@ -43,6 +44,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.metrics_server = (
         await serve(memo.metrics, CONFIG.metrics_port) if CONFIG.metrics_port else None
     )
+    memo.policy_lock = asyncio.Lock()
+    memo.policy_plan = None
+    memo.policy_at = 0.0
     incoming(CONFIG.shared_dir, "x").parent.mkdir(parents=True, exist_ok=True)
 
 
@@ -303,3 +307,136 @@ async def progress(
 def _age_s(stamp: str) -> float:
     when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
     return (datetime.now(UTC) - when).total_seconds()
+
+
+# --- ClusterScanPolicy: scan what runs (cluster-wide mode only: it reads every namespace) ---------
+
+if not CONFIG.namespaces:
+
+    @kopf.index("", "v1", "pods")
+    def running_pods(
+        *, body: kopf.Body, namespace: str | None, name: str, **_: Any
+    ) -> dict[tuple[str, str], dict[str, Any]] | None:
+        summary = pol.summarize_pod(body)
+        return {(namespace or "", name): summary} if summary else None
+
+    @kopf.index(GROUP, VERSION, PLURAL, labels={pol.LABEL_SOURCE: "policy"})
+    def policy_scans(
+        *, body: kopf.Body, name: str, namespace: str | None, **_: Any
+    ) -> dict[str, dict[str, Any]]:
+        meta = body.get("metadata") or {}
+        kept = {k: meta.get(k) or {} for k in ("labels", "annotations")}
+        kept["ownerReferences"] = meta.get("ownerReferences") or []
+        return {
+            name: {
+                "name": name,
+                "namespace": namespace,
+                "metadata": kept,
+                "spec": dict(body.get("spec") or {}),
+                "status": dict(body.get("status") or {}),
+            }
+        }
+
+    @kopf.index(GROUP, VERSION, pol.PLURAL)
+    def scan_policies(*, name: str, uid: str, spec: kopf.Spec, **_: Any) -> dict[str, Any]:
+        return {name: {"name": name, "uid": uid, "spec": dict(spec)}}
+
+    @kopf.timer(GROUP, VERSION, pol.PLURAL, interval=CONFIG.policy_poll_s)
+    async def evaluate_policy(
+        *,
+        body: kopf.Body,
+        name: str,
+        spec: kopf.Spec,
+        meta: kopf.Meta,
+        patch: kopf.Patch,
+        memo: kopf.Memo,
+        **kwargs: Any,
+    ) -> None:
+        """Turn what runs into ImageScans (for every policy at once), then this policy's status."""
+        generation = meta.get("generation")
+        try:
+            parsed = pol.ClusterScanPolicySpec.model_validate(dict(spec))
+        except ValidationError as err:
+            first = err.errors()[0]
+            where = ".".join(str(x) for x in first["loc"]) or "spec"
+            message = f"invalid spec.{where}: {first['msg']}"
+            patch.status["conditions"] = [
+                st.condition("Ready", False, "InvalidSpec", message, generation)
+            ]
+            return
+        found = await _evaluate_policies(memo, kwargs, body)
+        label = pol.policy_label(name)
+        mine = [
+            scan
+            for values in kwargs["policy_scans"].values()
+            for scan in values
+            if scan["metadata"]["labels"].get(label) == "true"
+        ]
+        images = sum(name in want.policies for want in found.wanted.values())
+        patch.status.update(
+            pol.policy_status(
+                name,
+                mine,
+                images=0 if parsed.suspend else images,
+                skipped=found.skipped.get(name, 0),
+                generation=generation,
+                evaluated_at=st.now(),
+                fail_on=parsed.failOn,
+            )
+        )
+
+    async def _evaluate_policies(
+        memo: kopf.Memo, indexes: Mapping[str, Any], body: kopf.Body
+    ) -> pol.Plan:
+        """The plan for every policy, applied; shared by the policies' timers (once a period)."""
+        config: OperatorConfig = memo.config
+        loop = asyncio.get_running_loop()
+        async with memo.policy_lock:
+            fresh = loop.time() - memo.policy_at < config.policy_poll_s / 2
+            if memo.policy_plan is not None and fresh:
+                return memo.policy_plan  # type: ignore[no-any-return]
+            policies = []
+            for values in indexes["scan_policies"].values():
+                for value in values:
+                    try:
+                        spec = pol.ClusterScanPolicySpec.model_validate(value["spec"])
+                    except ValidationError:
+                        continue  # its own timer reports it
+                    policies.append(pol.Policy(value["name"], value["uid"], spec))
+            labels = await asyncio.to_thread(memo.client.namespace_labels)
+            pods = [p for values in indexes["running_pods"].values() for p in values]
+            found = pol.plan(policies, pods, labels)
+            ns = config.policy_namespace
+            existing = {
+                scan["name"]: scan
+                for values in indexes["policy_scans"].values()
+                for scan in values
+                if scan["namespace"] == ns
+            }
+            todo = pol.changes(found.wanted, existing, ns)
+            for change in todo:
+                await asyncio.to_thread(_apply, memo.client, ns, change)
+            created = sum(c.action == "create" for c in todo)
+            deleted = sum(c.action == "delete" for c in todo)
+            if created or deleted:
+                message = f"{created} new running images, {deleted} retired"
+                kopf.info(body, reason="PolicyApplied", message=message)
+            memo.policy_plan, memo.policy_at = found, loop.time()
+            return found
+
+    def _apply(kube: KubeClient, namespace: str, change: pol.Change) -> None:
+        if change.action == "delete":
+            kube.delete_imagescan(namespace, change.name)
+        elif change.action == "patch" or not kube.create_imagescan(change.body):
+            body = change.body
+            patch = (
+                body
+                if change.action == "patch"
+                else {
+                    "metadata": {
+                        k: body["metadata"][k] for k in ("labels", "annotations", "ownerReferences")
+                    },
+                    "spec": body["spec"],
+                }
+            )
+            kube.patch_imagescan(namespace, change.name, patch)

@@ -98,17 +98,17 @@ CEL_RULES = [
 ]
 
 
-def _structural(schema: Any, defs: dict[str, Any]) -> dict[str, Any]:
+def structural(schema: Any, defs: dict[str, Any]) -> dict[str, Any]:
     """Pydantic JSON schema -> Kubernetes structural OpenAPI v3 (inlined, no anyOf-null)."""
     if "$ref" in schema:
-        return _structural(copy.deepcopy(defs[schema["$ref"].split("/")[-1]]), defs)
+        return structural(copy.deepcopy(defs[schema["$ref"].split("/")[-1]]), defs)
     out: dict[str, Any] = {
         k: v for k, v in schema.items() if k not in ("title", "$defs", "default")
     }
     if "anyOf" in out:
         options = [o for o in out.pop("anyOf") if o.get("type") != "null"]
         merged: dict[str, Any] = (
-            _structural(options[0], defs) if len(options) == 1 else {"type": "string"}
+            structural(options[0], defs) if len(options) == 1 else {"type": "string"}
         )
         merged.update({k: v for k, v in out.items() if k != "anyOf"})
         out = merged
@@ -117,7 +117,7 @@ def _structural(schema: Any, defs: dict[str, Any]) -> dict[str, Any]:
     if out.get("type") == "object":
         props = out.get("properties")
         if props:
-            out["properties"] = {k: _structural(v, defs) for k, v in props.items()}
+            out["properties"] = {k: structural(v, defs) for k, v in props.items()}
             out.pop("additionalProperties", None)
         elif isinstance(out.get("additionalProperties"), dict):
             extra = out["additionalProperties"]
@@ -125,12 +125,12 @@ def _structural(schema: Any, defs: dict[str, Any]) -> dict[str, Any]:
                 out.pop("additionalProperties")
                 out["x-kubernetes-preserve-unknown-fields"] = True
             else:
-                out["additionalProperties"] = _structural(extra, defs)
+                out["additionalProperties"] = structural(extra, defs)
         else:
             out.pop("additionalProperties", None)
             out["x-kubernetes-preserve-unknown-fields"] = True
     if out.get("type") == "array" and "items" in out:
-        out["items"] = _structural(out["items"], defs)
+        out["items"] = structural(out["items"], defs)
         if out["items"] == {}:
             out["items"] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
     if "propertyNames" in out:  # dict keyed by an enum: CEL checks it instead
@@ -140,7 +140,7 @@ def _structural(schema: Any, defs: dict[str, Any]) -> dict[str, Any]:
 
 def spec_schema() -> dict[str, Any]:
     raw = ImageScanSpec.model_json_schema()
-    spec = _structural(raw, raw.get("$defs", {}))
+    spec = structural(raw, raw.get("$defs", {}))
     spec["properties"]["tools"]["x-kubernetes-list-type"] = "set"  # no tool twice
     spec["properties"]["tools"]["default"] = ["twistlock", "va"]
     spec["required"] = ["image"]
