@@ -1,4 +1,4 @@
-"""The Helm chart's static checks (no Helm engine runs here yet)."""
+"""The Helm chart's static checks and helm lint (test_chart_install.py installs it)."""
 
 from __future__ import annotations
 
