@@ -7,12 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cims.errors import InputError
-from cims.scanners.registry import parse_report
+from cims.scanners.registry import load_json, parse_report
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import fixture_files
+from tests.conftest import FIXTURES, fixture_files
 
 SMALL = [p for p in fixture_files() if p.stat().st_size < 60_000 and p.suffix == ".json"]
 DOCS = [(p.parent.name, json.loads(p.read_bytes())) for p in SMALL]
@@ -77,3 +78,16 @@ def test_truncated_reports_raise_input_errors(cut: int, which: int) -> None:
     except InputError:
         return
     raise AssertionError("a truncated JSON file parsed")  # pragma: no cover
+
+
+def test_what_orjson_refuses_the_standard_library_still_reads() -> None:
+    """Reports are decoded with orjson; NaN, integers beyond 64 bits and UTF-16 fall back."""
+    path = FIXTURES / "grype" / "dd-busybox-1.32.1-epss.json"
+    text = path.read_text()
+    expected, _ = parse_report(text.encode(), "utf-8.json")
+    assert parse_report(text.encode("utf-16"), "utf-16.json")[0] == expected
+    huge = text.replace('"matches"', '"cimsHuge": 123456789012345678901234567890, "matches"', 1)
+    assert parse_report(huge.encode(), "huge.json")[0].findings == expected.findings
+    assert load_json(b'{"score": NaN}', "nan.json")["score"] != 0  # NaN is not equal to itself
+    with pytest.raises(InputError, match=r"bad\.json: not valid JSON at line 1 column 9"):
+        load_json(b'{"a": 1,,}', "bad.json")

@@ -122,6 +122,8 @@ def _build(
     ctx: _Context,
 ) -> Correlated:
     group, eco, name = key
+    if len(cluster) == 1 and not version_notes:
+        return _build_one(key, cluster[0], ctx)
     findings = [f for _, f, _ in cluster]
     # One pass gathers each tool's view (most rows have one member: keep this cheap).
     per_tool: dict[str, tuple[set[str], list[Severity], set[str], set[str]]] = {}
@@ -175,4 +177,41 @@ def _build(
         single_tool=len(tools) == 1,
         reasons=reasons,
         members=sorted(rid for rid, _, _ in cluster),
+    )
+
+
+def _build_one(
+    key: tuple[str, str, str], member: tuple[int, Finding, str], ctx: _Context
+) -> Correlated:
+    """_build for a cluster of one finding (most of them): the same result, less work."""
+    group, eco, name = key
+    rid, f, version = member
+    severity, source = resolve((f,), ctx.policy, ctx.tool_order, ctx.distro)
+    fixed = sorted(set(f.fixed_versions))
+    reasons = [f"key: {group} in {eco}:{name}@{version}"]
+    if eco in OS_ECOSYSTEMS and f.package_name != name:
+        reasons.append(f"binary packages {f.package_name} of source package {name}")
+    if rid in ctx.notes:
+        reasons.append(ctx.notes[rid])
+    reasons.append(f"reported by {f.tool} only")
+    view = ToolView(
+        ids=[f.vuln_id], severity=f.severity, packages=[f.package_name], fixed_versions=fixed
+    )
+    return Correlated(
+        vulnerability=group,
+        ids=[f.vuln_id],
+        ecosystem=eco,
+        package=name,
+        version=version,
+        packages=[f.package_name],
+        tools=[f.tool],
+        by_tool={f.tool: view},
+        severity=severity,
+        severity_source=source,
+        policy=ctx.policy,
+        fixed_versions=fixed,
+        title=f.title or None,
+        single_tool=True,
+        reasons=reasons,
+        members=[rid],
     )

@@ -6,7 +6,7 @@ from typing import Any
 
 from cims.errors import InputError
 from cims.model import Cvss, Finding, ParsedReport, normalize_vuln_id
-from cims.scanners.interface import Rec, ReportParser, ecosystem, make_cvss, records, severity
+from cims.scanners.interface import Rec, ReportParser, ecosystem, make_cvss, records
 
 # anchore-cli writes snake_case, anchorectl camelCase: one table maps both to one name.
 _FIELDS = {
@@ -70,7 +70,7 @@ def parse(doc: Any) -> ParsedReport:
                 package_type=pkg_type,
                 installed_version=_field(v, "package_version") or "",
                 fixed_versions=(fix,) if fix and fix.lower() != "none" else (),
-                severity=severity(v.get("severity"), f"{v.where}.severity"),
+                severity=v.severity("severity"),
                 severity_source=family if is_distro else "nvd",
                 cvss=tuple(cvss),
                 path=_field(v, "package_path"),

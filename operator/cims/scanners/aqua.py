@@ -21,7 +21,6 @@ from cims.scanners.interface import (
     make_cvss,
     need_setting,
     setting,
-    severity,
     split_versions,
 )
 
@@ -68,7 +67,7 @@ def _ratings(v: Rec, vendor_name: str) -> tuple[Severity, dict[str, Severity], l
         ("vendor_severity", vendor_name),
     ):
         if v.text(key) and src not in vendor:
-            vendor[src] = severity(v.get(key), f"{v.where}.{key}")
+            vendor[src] = v.severity(key)
     cvss = [
         c
         for c in (
@@ -84,7 +83,7 @@ def _ratings(v: Rec, vendor_name: str) -> tuple[Severity, dict[str, Severity], l
     ]
     for key in ("aqua_severity", "severity"):
         if v.text(key):
-            return severity(v.get(key), f"{v.where}.{key}"), vendor, cvss
+            return v.severity(key), vendor, cvss
     fallback = vendor.get(vendor_name) or vendor.get("nvd") or Severity.UNKNOWN
     return fallback, vendor, cvss
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cims.model import Finding, ParsedReport, normalize_vuln_id
-from cims.scanners.interface import Rec, ReportParser, ecosystem, severity, split_versions
+from cims.scanners.interface import Rec, ReportParser, ecosystem, split_versions
 
 
 def detect(doc: Any) -> bool:
@@ -29,9 +29,9 @@ def parse(doc: Any) -> ParsedReport:
                 source_name=v.need("featurename"),  # Clair v2 matches distro source packages
                 installed_version=v.text("featureversion") or "",
                 fixed_versions=split_versions(v.text("fixedby")),
-                severity=severity(v.get("severity"), f"{v.where}.severity"),
+                severity=v.severity("severity"),
                 severity_source=family,
-                vendor_severities={family: severity(v.get("severity"), v.where)} if family else {},
+                vendor_severities={family: v.severity("severity")} if family else {},
                 description=v.text("description"),
                 links=v.texts("link"),
                 raw_index=len(report.raw_records),

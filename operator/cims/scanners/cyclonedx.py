@@ -8,7 +8,7 @@ from packageurl import PackageURL
 
 from cims.errors import InputError
 from cims.model import Cvss, Finding, ParsedReport, Severity, normalize_vuln_id
-from cims.scanners.interface import Rec, ReportParser, ecosystem, make_cvss, severity
+from cims.scanners.interface import Rec, ReportParser, ecosystem, make_cvss
 from cims.scanners.sarif import tool_of
 
 _DISTRO_SOURCES = ("debian", "ubuntu", "alpine", "redhat", "amazon", "oracle-oval", "photon")
@@ -69,7 +69,7 @@ def _finding(v: Rec, ref: str, comp: Rec | None, tool: str, index: int) -> Findi
         src = rating.obj("source")
         name = (src.text("name") if src else None) or tool
         if rating.text("severity"):
-            vendor.setdefault(name, severity(rating.get("severity"), f"{rating.where}.severity"))
+            vendor.setdefault(name, rating.severity("severity"))
         method = (rating.text("method") or "").upper()
         ver = {"CVSSV2": "2.0", "CVSSV3": "3.0", "CVSSV31": "3.1", "CVSSV4": "4.0"}.get(method, "")
         made = make_cvss(name, rating.text("vector"), rating.number("score"), ver)

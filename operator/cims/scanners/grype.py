@@ -18,7 +18,6 @@ from cims.scanners.interface import (
     ecosystem,
     make_cvss,
     setting,
-    severity,
 )
 
 
@@ -115,7 +114,7 @@ def _finding(match: Rec, os_family: str | None, index: int) -> Finding:
     description = vuln.text("description")
     vendor = {}
     if rater:
-        vendor[rater] = severity(vuln.get("severity"), f"{vuln.where}.severity")
+        vendor[rater] = vuln.severity("severity")
     for rel in match.objs("relatedVulnerabilities"):
         rid = normalize_vuln_id(rel.need("id"))
         if rid != vid:
@@ -123,7 +122,7 @@ def _finding(match: Rec, os_family: str | None, index: int) -> Finding:
         rel_source = _namespace_source(rel.text("namespace")) or "related"
         cvss.extend(_cvss_list(rel, rel_source))
         if rel.get("severity") is not None:
-            vendor.setdefault(rel_source, severity(rel.get("severity"), f"{rel.where}.severity"))
+            vendor.setdefault(rel_source, rel.severity("severity"))
         description = description or rel.text("description")
     purl = art.text("purl")
     source_name = source_version = None
@@ -152,7 +151,7 @@ def _finding(match: Rec, os_family: str | None, index: int) -> Finding:
         source_version=source_version,
         installed_version=art.text("version") or "",
         fixed_versions=fixed,
-        severity=severity(vuln.get("severity"), f"{vuln.where}.severity"),
+        severity=vuln.severity("severity"),
         severity_source=rater,
         vendor_severities=vendor,
         cvss=tuple(cvss),

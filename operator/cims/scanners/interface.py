@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,15 +89,39 @@ def credential_args(env: Mapping[str, str], prefix: str, tool: str) -> tuple[lis
 
 
 class Rec:
-    """A JSON object from a foreign report, read defensively: every error names where it is."""
+    """A JSON object from a foreign report, read defensively: every error names where it is.
 
-    __slots__ = ("data", "where")
+    The location ("trivy report.Results[0].Vulnerabilities[3]") is built only when an error
+    needs it: a report holds hundreds of thousands of records and most are fine.
+    """
+
+    __slots__ = ("_key", "_parent", "_where", "data")
 
     def __init__(self, data: object, where: str) -> None:
         if not isinstance(data, dict):
             raise InputError(f"{where}: expected a JSON object, got {_kind(data)}")
         self.data: dict[str, Any] = data
-        self.where = where
+        self._where: str | None = where
+        self._parent: Rec | None = None
+        self._key: str = ""
+
+    @classmethod
+    def _child(cls, data: object, parent: Rec, key: str) -> Rec:
+        if not isinstance(data, dict):
+            raise InputError(f"{parent.where}{key}: expected a JSON object, got {_kind(data)}")
+        rec = cls.__new__(cls)
+        rec.data = data
+        rec._where = None
+        rec._parent = parent
+        rec._key = key
+        return rec
+
+    @property
+    def where(self) -> str:
+        if self._where is None:
+            assert self._parent is not None
+            self._where = f"{self._parent.where}{self._key}"
+        return self._where
 
     def get(self, key: str) -> Any:
         return self.data.get(key)
@@ -151,7 +176,7 @@ class Rec:
         value = self.data.get(key)
         if value is None:
             return None
-        return Rec(value, f"{self.where}.{key}")
+        return Rec._child(value, self, f".{key}")
 
     def objs(self, key: str) -> Iterator[Rec]:
         """Each object of a list field (None is empty)."""
@@ -161,7 +186,7 @@ class Rec:
         if not isinstance(value, list):
             raise InputError(f"{self.where}.{key}: expected a list, got {_kind(value)}")
         for i, item in enumerate(value):
-            yield Rec(item, f"{self.where}.{key}[{i}]")
+            yield Rec._child(item, self, f".{key}[{i}]")
 
     def count(self, key: str) -> int:
         """How many items a list field holds (None is 0)."""
@@ -171,6 +196,14 @@ class Rec:
         if not isinstance(value, list):
             raise InputError(f"{self.where}.{key}: expected a list, got {_kind(value)}")
         return len(value)
+
+    def severity(self, key: str) -> Severity:
+        """A severity field, mapped to ours; an unknown word names where it is."""
+        value = self.data.get(key)
+        try:
+            return Severity.parse(value)
+        except InputError:
+            return Severity.parse(value, where=f"{self.where}.{key}")
 
     def original(self) -> dict[str, Any]:
         """The record as the tool wrote it (serialized only when it is stored)."""
@@ -202,12 +235,14 @@ def cvss_version(vector: str | None, fallback: str = "") -> str:
     return fallback
 
 
+@functools.lru_cache(maxsize=8192)
 def make_cvss(
     source: str, vector: str | None, score: float | None, version: str = ""
 ) -> Cvss | None:
     """A :class:`Cvss`, or None when there is neither a vector nor a usable score.
 
-    Negative scores are "no score" sentinels some tools write (Anchore's -1.0).
+    Negative scores are "no score" sentinels some tools write (Anchore's -1.0). Cached: a
+    report repeats one CVE's ratings for every package it affects, and Cvss is immutable.
     """
     if score is not None and score < 0:
         score = None

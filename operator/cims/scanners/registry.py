@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from cims.errors import InputError
 from cims.model import ParsedReport
 from cims.scanners import (
@@ -22,7 +24,7 @@ from cims.scanners import (
     twistlock,
     va,
 )
-from cims.scanners.interface import ReportParser
+from cims.scanners.interface import ReportParser, make_cvss
 
 # Order matters only where shapes overlap; the most specific checks come first.
 PARSERS: tuple[ReportParser, ...] = (
@@ -56,6 +58,10 @@ def load_json(data: bytes, source: str) -> Any:
             raise InputError(f"{source}: broken gzip file ({err})") from None
     if not data.strip():
         raise InputError(f"{source}: the file is empty; expected a scanner's JSON report")
+    try:
+        return orjson.loads(data)  # 2-3 times faster than json on large reports
+    except orjson.JSONDecodeError:
+        pass  # strict on NaN, integers beyond 64 bits, UTF-16: the standard library decides
     try:
         return json.loads(data)
     except UnicodeDecodeError:
@@ -94,6 +100,7 @@ def parse_report(data: bytes, source: str, tool: str | None = None) -> tuple[Par
         )
     else:
         parser = found or next(p for p in PARSERS if p.tool == tool)
+    make_cvss.cache_clear()  # shared ratings are reused within one report, not across reports
     try:
         report = parser.parse(doc)
     except RecursionError:

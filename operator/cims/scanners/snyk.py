@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cims.model import Finding, ParsedReport, normalize_vuln_id
-from cims.scanners.interface import Rec, ReportParser, ecosystem, make_cvss, records, severity
+from cims.scanners.interface import Rec, ReportParser, ecosystem, make_cvss, records
 
 
 def detect(doc: Any) -> bool:
@@ -44,7 +44,7 @@ def _parse_project(project: Rec, report: ParsedReport) -> None:
                 aliases.extend(normalize_vuln_id(x) for x in ids.texts(key))
         vid = normalize_vuln_id(v.need("id"))
         cvss = make_cvss("snyk", v.text("CVSSv3"), v.number("cvssScore"), "3.x")
-        vendor = {"nvd": severity(v.get("nvdSeverity"), v.where)} if v.text("nvdSeverity") else {}
+        vendor = {"nvd": v.severity("nvdSeverity")} if v.text("nvdSeverity") else {}
         report.findings.append(
             Finding(
                 tool="snyk",
@@ -55,7 +55,7 @@ def _parse_project(project: Rec, report: ParsedReport) -> None:
                 source_name=v.text("packageName") if is_os else None,
                 installed_version=v.text("version") or "",
                 fixed_versions=v.texts("fixedIn"),
-                severity=severity(v.get("severity"), f"{v.where}.severity"),
+                severity=v.severity("severity"),
                 severity_source=family if is_os else "snyk",
                 vendor_severities=vendor,
                 cvss=(cvss,) if cvss else (),

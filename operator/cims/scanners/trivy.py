@@ -19,7 +19,6 @@ from cims.scanners.interface import (
     need_setting,
     records,
     setting,
-    severity,
     split_versions,
 )
 
@@ -103,8 +102,8 @@ def _finding(v: Rec, rtype: str | None, os_family: str | None, index: int) -> Fi
     vendor: dict[str, Severity] = {}
     vs = v.obj("VendorSeverity")
     if vs:
-        for src, num in vs.data.items():
-            vendor[src] = severity(num, f"{vs.where}.{src}")
+        for src in vs.data:
+            vendor[src] = vs.severity(src)
     cvss: list[Cvss] = []
     cv = v.obj("CVSS")
     if cv:
@@ -137,7 +136,7 @@ def _finding(v: Rec, rtype: str | None, os_family: str | None, index: int) -> Fi
         source_version=v.text("SrcVersion"),
         installed_version=v.text("InstalledVersion") or "",
         fixed_versions=split_versions(v.text("FixedVersion")),
-        severity=severity(v.get("Severity"), f"{v.where}.Severity"),
+        severity=v.severity("Severity"),
         severity_source=v.text("SeveritySource"),
         vendor_severities=vendor,
         cvss=tuple(cvss),

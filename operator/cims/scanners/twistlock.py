@@ -19,7 +19,6 @@ from cims.scanners.interface import (
     make_cvss,
     need_setting,
     setting,
-    severity,
 )
 
 # "glibc (used in libc6, multiarch-support, libc-bin)": a source package and its binaries
@@ -108,7 +107,7 @@ def _finding(v: Rec, pkg_types: dict[str, str], family: str | None, index: int) 
         binary_names=binaries,
         installed_version=v.text("packageVersion") or "",
         fixed_versions=fixed,
-        severity=severity(v.get("severity"), f"{v.where}.severity"),
+        severity=v.severity("severity"),
         # twistcli takes the distro's rating for OS packages and NVD's otherwise
         severity_source=(family or "vendor") if is_os else "nvd",
         cvss=(cvss,) if cvss else (),
