@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
+from cims.errors import InputError
 from cims.model import Severity
-from cims.scanners.registry import parse_file
+from cims.scanners.registry import parse_file, parse_report
 
 from tests.conftest import FIXTURES, load
 
@@ -88,6 +92,42 @@ def test_twistlock_fixed_in_status() -> None:
     report, _ = parse_file(FIXTURES / "twistlock" / "dd-twistcli-one-vuln-no-link.json")
     (f,) = report.findings
     assert (f.vuln_id, f.fixed_versions, f.links) == ("PRISMA-2021-0013", ("1.1.1",), ())
+
+
+def test_prisma_console_api_image_object() -> None:
+    path = FIXTURES / "twistlock" / "xsoar-prisma-api-image-alpine37.json"
+    doc = load(path)
+    report, _ = parse_file(path)
+    assert report.report_format == "prisma-compute-api"
+    assert report.tool == "twistlock"
+    assert report.image_name == "demisto/python:1.3-alpine"
+    assert report.manifest_digests == (doc["repoDigests"][0].split("@")[1],)
+    assert report.tool_version == doc["scanVersion"]
+    first, raw = report.findings[0], doc["vulnerabilities"][0]
+    assert (first.vuln_id, first.package_name, first.installed_version) == (
+        raw["cve"],
+        raw["packageName"],
+        raw["packageVersion"],
+    )
+    assert first.package_type == "apk"  # pkgsType "package" on an alpine image
+    assert first.fixed_versions == (raw["status"].removeprefix("fixed in "),)
+    assert first.cvss[0].vector == raw["vecStr"]
+    assert first.cvss[0].score == raw["cvss"]
+    assert first.published == "2019-01-09T16:29:00Z"  # Unix seconds 1547051340
+    assert report.skipped == ["prisma api[0]: 1 compliance issues (not CVEs)"]
+
+
+def test_prisma_console_api_envelopes() -> None:
+    """/images answers a list of image objects, /scans wraps each in entityInfo."""
+    path = FIXTURES / "twistlock" / "xsoar-prisma-api-image-alpine37.json"
+    image = load(path)
+    one, _ = parse_report(path.read_bytes(), "one.json")
+    listed, _ = parse_report(json.dumps([image]).encode(), "list.json")
+    scans, _ = parse_report(json.dumps([{"entityInfo": image, "pass": True}]).encode(), "s.json")
+    assert one.findings == listed.findings == scans.findings
+    two = [image, {**image, "_id": "sha256:other", "id": "sha256:other"}]
+    with pytest.raises(InputError, match="the answer holds 2 images"):
+        parse_report(json.dumps(two).encode(), "two.json")
 
 
 def test_aqua_keeps_its_own_and_the_vendor_rating() -> None:

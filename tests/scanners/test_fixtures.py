@@ -59,8 +59,17 @@ def _grype(doc: Any) -> list[tuple[str, str]]:
 
 
 def _twistlock(doc: Any) -> list[tuple[str, str]]:
+    if isinstance(doc, dict) and "results" in doc:  # twistcli
+        return [
+            (v["id"], v["packageVersion"])
+            for r in doc["results"]
+            for v in r.get("vulnerabilities", [])
+        ]
+    images = doc if isinstance(doc, list) else [doc]  # the console API: image objects
     return [
-        (v["id"], v["packageVersion"]) for r in doc["results"] for v in r.get("vulnerabilities", [])
+        (v["cve"], v["packageVersion"])
+        for image in images
+        for v in image.get("entityInfo", image).get("vulnerabilities") or []
     ]
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from cims.errors import CimsError, InputError
 from cims.model import ImageRef, ParsedReport, ToolRun, ToolStatus
 from cims.runtime.process import redact, run
-from cims.scanners import aqua, grype, trivy, twistlock, va
+from cims.scanners import aqua, grype, prisma_api, trivy, twistlock, va
 from cims.scanners.interface import Invocation, ScanTarget
 from cims.scanners.registry import parse_report
 
@@ -97,6 +97,10 @@ def _run_tool(
             client = va.VaClient(env=env, deadline=start + timeout_s)
             secrets = client.secrets
             data, source, note = client.fetch(target), f"va:{target.image.registry}", ""
+        elif tool == "twistlock" and prisma_api.wants_console(env):
+            console = prisma_api.ConsoleClient(env=env, deadline=start + timeout_s)
+            secrets = console.secrets
+            data, source, note = console.fetch(target), "twistlock-console", ""
         else:
             inv = _INVOCATIONS[tool](target, env)
             secrets = list(inv.secrets)

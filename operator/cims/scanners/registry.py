@@ -18,6 +18,7 @@ from cims.scanners import (
     clair,
     cyclonedx,
     grype,
+    prisma_api,
     sarif,
     snyk,
     trivy,
@@ -33,13 +34,14 @@ PARSERS: tuple[ReportParser, ...] = (
     trivy.PARSER,
     grype.PARSER,
     twistlock.PARSER,
+    prisma_api.PARSER,
     aqua.PARSER,
     va.PARSER,
     clair.PARSER,
     anchore.PARSER,
     snyk.PARSER,
 )
-TOOLS: tuple[str, ...] = tuple(p.tool for p in PARSERS if p.tool)
+TOOLS: tuple[str, ...] = tuple(dict.fromkeys(p.tool for p in PARSERS if p.tool))
 
 
 def detect_parser(doc: Any) -> ReportParser | None:

@@ -17,13 +17,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.error import HTTPError, URLError
 from urllib.parse import quote, urlencode
-from urllib.request import Request, urlopen
 
 from cims import oci
 from cims.errors import InputError, ToolError
 from cims.model import Finding, ImageRef, ParsedReport, Severity, normalize_vuln_id
+from cims.scanners import http
 from cims.scanners.interface import (
     Rec,
     ReportParser,
@@ -194,29 +193,7 @@ class VaClient:
         return status, body
 
     def _request(self, url: str, data: bytes | None, headers: dict[str, str]) -> tuple[int, bytes]:
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("va: no time left for the request")
-        if not url.startswith(("https://", "http://")):
-            raise InputError(f"va: {url!r} is not an http(s) URL")
-        req = Request(url, data=data, headers=headers, method="POST" if data else "GET")  # noqa: S310 (scheme checked above)
-        try:
-            with urlopen(req, timeout=min(remaining, 60)) as resp:  # noqa: S310 (scheme checked above)
-                return int(resp.status), bytes(resp.read())
-        except HTTPError as err:
-            return int(err.code), err.read() or b""
-        except TimeoutError:
-            raise TimeoutError(
-                f"va: no answer from {url.split('/va/', maxsplit=1)[0]} in time"
-            ) from None
-        except URLError as err:
-            raise ToolError(
-                f"va: cannot reach {url.split('/va/', maxsplit=1)[0]}: {err.reason}"
-            ) from None
-
-
-def _host(url: str) -> str:
-    return "/".join(url.split("/", 3)[:3])
+        return http.request("va", url, deadline=self.deadline, data=data, headers=headers)
 
 
 def _status_word(status: int, body: bytes) -> str | None:
