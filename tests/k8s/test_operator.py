@@ -146,6 +146,18 @@ async def test_the_running_limit_is_never_exceeded(operator: Cluster) -> None:
         s for i in range(4) if (s := await operator.scan(f"s{i}"))["status"]["phase"] == "Pending"
     ]
     assert all(_conditions(s)["Ready"]["reason"] == "ConcurrencyLimit" for s in pending)
+    # re-checked on every poll (0.3 s), a queued scan that stays queued is not written again
+    queued = pending[0]["metadata"]["name"]
+
+    def status_writes() -> int:
+        return sum(
+            r.method.name == "PATCH" and r.url.path.endswith(f"/imagescans/{queued}/status")
+            for r in operator.kmock
+        )
+
+    before = status_writes()
+    await asyncio.sleep(1.2)
+    assert status_writes() == before
     # one finishes (failed, to keep it short): exactly one queued scan gets its Job
     first = (await operator.jobs())[0]
     await operator.set_job_status(

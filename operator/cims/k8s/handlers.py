@@ -118,6 +118,13 @@ class _Scan:
     jobs: kopf.Index[tuple[str, str], dict[str, Any]]
 
 
+def _wait(scan: _Scan, phase: str, reason: str, message: str) -> None:
+    """Write a waiting status, unless the ImageScan already says exactly that: a queued scan
+    re-checked on every poll must not cost an API call (and a new transition time) each time."""
+    if not st.says(scan.body.get("status") or {}, phase, reason, message, scan.generation):
+        scan.patch.status.update(st.waiting(phase, reason, message, scan.generation))
+
+
 async def _admit(scan: _Scan, run: int, *, use_cache: bool = True) -> None:
     """Start a scan: reuse a cached result, adopt an existing Job, queue, or create the Job.
 
@@ -126,10 +133,11 @@ async def _admit(scan: _Scan, run: int, *, use_cache: bool = True) -> None:
     config: OperatorConfig = scan.memo.config
     spec, patch, generation, memo = scan.spec, scan.patch, scan.generation, scan.memo
     if spec.suspend:
-        patch.status.update(st.waiting(st.PENDING, "Suspended", "spec.suspend is true", generation))
+        _wait(scan, st.PENDING, "Suspended", "spec.suspend is true")
         return
     sid = scan_id(scan.namespace, scan.name, scan.uid, generation, run)
-    patch.status["run"] = run
+    if (scan.body.get("status") or {}).get("run") != run:
+        patch.status["run"] = run
     if spec.digest and use_cache:
         cached = await asyncio.to_thread(
             cached_report, config.central_db, spec.digest, list(spec.tools), config.cache_ttl_s
@@ -163,7 +171,7 @@ async def _admit(scan: _Scan, run: int, *, use_cache: bool = True) -> None:
         if len(active) >= config.max_running:
             memo.metrics.pending.add(key)
             message = f"{len(active)} scans running, the limit is {config.max_running}"
-            patch.status.update(st.waiting(st.PENDING, "ConcurrencyLimit", message, generation))
+            _wait(scan, st.PENDING, "ConcurrencyLimit", message)
             return
         job = build_job(
             name=scan.name,

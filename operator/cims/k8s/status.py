@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,6 +40,19 @@ def waiting(phase: str, reason: str, message: str, generation: int | None) -> di
             condition("Scanned", False, reason, message, generation),
         ],
     }
+
+
+def says(
+    status: Mapping[str, Any], phase: str, reason: str, message: str, generation: int | None
+) -> bool:
+    """Whether ``status`` is already this waiting state (same phase, generation, Ready reason
+    and message)."""
+    if status.get("phase") != phase or status.get("observedGeneration") != generation:
+        return False
+    ready: Mapping[str, Any] = next(
+        (c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {}
+    )
+    return bool(ready.get("reason") == reason and ready.get("message") == message[:1024])
 
 
 def failed(reason: str, message: str, generation: int | None) -> dict[str, Any]:
