@@ -36,6 +36,9 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.posting.level = logging.INFO
     settings.watching.server_timeout = 300
+    # The spec kopf last handled lives in the status, written with the status in one request,
+    # instead of an annotation written to the object in a second request.
+    settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage()
     memo.config = CONFIG
     memo.lock = asyncio.Lock()
     memo.admitted = set()
