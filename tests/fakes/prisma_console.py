@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.loopback import serve
 
 IMAGE = (
     Path(__file__).parents[1] / "fixtures" / "twistlock" / "xsoar-prisma-api-image-alpine37.json"
@@ -68,11 +69,5 @@ def _handler(console: Console) -> type[BaseHTTPRequestHandler]:
 
 @contextmanager
 def prisma_console(console: Console) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(console))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve(_handler(console)) as url:
+        yield url

@@ -8,14 +8,15 @@ yet), INCOMPLETE, slowly, or with a truncated body.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, unquote
+
+from tests.fakes.loopback import serve
 
 REPORT = Path(__file__).parents[1] / "fixtures" / "va" / "ibm-sdk-test-image-report.json"
 TOKEN = "iam-access-token-xyz"
@@ -86,11 +87,5 @@ def _handler(scenario: Scenario) -> type[BaseHTTPRequestHandler]:
 
 @contextmanager
 def va_server(scenario: Scenario) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(scenario))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve(_handler(scenario)) as url:
+        yield url

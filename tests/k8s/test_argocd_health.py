@@ -16,24 +16,22 @@ from cims.store.db import Store
 from tests.conftest import FIXTURES
 
 lupa = pytest.importorskip("lupa", reason="lupa (Lua for Python) is not installed")
-ARGOCD = Path(__file__).parents[2] / "deploy" / "argocd"
-LUA = (ARGOCD / "imagescan-health.lua").read_text()
-POLICY_LUA = (ARGOCD / "clusterscanpolicy-health.lua").read_text()
+LUA = (Path(__file__).parents[2] / "deploy" / "argocd" / "health.lua").read_text()
 
 
 def health(
     status: dict[str, Any] | None,
     generation: int = 1,
     *,
-    script: str = LUA,
+    kind: str = "ImageScan",
     spec: dict[str, Any] | None = None,
 ) -> tuple[str, str]:
     lua = lupa.LuaRuntime(unpack_returned_tuples=True)
-    obj: dict[str, Any] = {"metadata": {"generation": generation}, "spec": spec or {}}
+    obj: dict[str, Any] = {"kind": kind, "metadata": {"generation": generation}, "spec": spec or {}}
     if status is not None:
         obj["status"] = status
     lua.globals().obj = _to_lua(lua, obj)
-    result = lua.execute(script)
+    result = lua.execute(LUA)
     return str(result["status"]), str(result["message"])
 
 
@@ -106,18 +104,18 @@ def test_policy_health_follows_ready_and_compliant() -> None:
             "status": {"phase": "Complete", "failing": failing, "summary": summary},
         }
 
-    assert health(None, script=POLICY_LUA)[0] == "Progressing"
-    assert health(_policy([], images=2), script=POLICY_LUA) == (
+    assert health(None, kind="ClusterScanPolicy")[0] == "Progressing"
+    assert health(_policy([], images=2), kind="ClusterScanPolicy") == (
         "Progressing",
         "2 of 2 images not scanned yet",
     )
-    assert health(_policy([scan(False)], images=1), script=POLICY_LUA)[0] == "Healthy"
-    assert health(_policy([scan(False), scan(True)], images=2), script=POLICY_LUA) == (
+    assert health(_policy([scan(False)], images=1), kind="ClusterScanPolicy")[0] == "Healthy"
+    assert health(_policy([scan(False), scan(True)], images=2), kind="ClusterScanPolicy") == (
         "Degraded",
         "1 of 2 images have findings at or above high",
     )
     failed = _policy([{"name": "s", "status": {"phase": "Failed"}}], images=1)
-    assert health(failed, script=POLICY_LUA) == ("Degraded", "0 pending, 1 failed scans")
-    assert health(None, script=POLICY_LUA, spec={"suspend": True})[0] == "Suspended"
+    assert health(failed, kind="ClusterScanPolicy") == ("Degraded", "0 pending, 1 failed scans")
+    assert health(None, kind="ClusterScanPolicy", spec={"suspend": True})[0] == "Suspended"
     ok = _policy([scan(False)], images=1)
-    assert health(ok, generation=2, script=POLICY_LUA)[0] == "Progressing"
+    assert health(ok, generation=2, kind="ClusterScanPolicy")[0] == "Progressing"

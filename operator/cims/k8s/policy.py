@@ -23,6 +23,7 @@ from cims.k8s.resource import (
     Placement,
     SeverityWord,
     Tool,
+    crd_document,
     structural,
 )
 from cims.model import ImageRef, Severity
@@ -544,43 +545,12 @@ def crd() -> dict[str, Any]:
         ("High", ".status.summary.high", "integer"),
         ("Age", ".metadata.creationTimestamp", "date"),
     ]
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{PLURAL}.{GROUP}"},
-        "spec": {
-            "group": GROUP,
-            "scope": "Cluster",
-            "names": {
-                "kind": KIND,
-                "plural": PLURAL,
-                "singular": SINGULAR,
-                "shortNames": list(SHORT_NAMES),
-                "categories": ["cims"],
-            },
-            "versions": [
-                {
-                    "name": VERSION,
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": [
-                        {"name": n, "jsonPath": p, "type": t} for n, p, t in columns
-                    ],
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "properties": {
-                                "spec": spec_schema(),
-                                "status": {
-                                    "type": "object",
-                                    "x-kubernetes-preserve-unknown-fields": True,
-                                },
-                            },
-                            "required": ["spec"],
-                        }
-                    },
-                }
-            ],
-        },
-    }
+    return crd_document(
+        kind=KIND,
+        plural=PLURAL,
+        singular=SINGULAR,
+        short_names=SHORT_NAMES,
+        scope="Cluster",
+        columns=columns,
+        spec=spec_schema(),
+    )

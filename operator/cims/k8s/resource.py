@@ -159,18 +159,41 @@ def crd() -> dict[str, Any]:
         ("Tools", ".status.toolsSummary", "string"),
         ("Age", ".metadata.creationTimestamp", "date"),
     ]
+    return crd_document(
+        kind=KIND,
+        plural=PLURAL,
+        singular=SINGULAR,
+        short_names=SHORT_NAMES,
+        scope="Namespaced",
+        columns=columns,
+        spec=spec_schema(),
+    )
+
+
+def crd_document(
+    *,
+    kind: str,
+    plural: str,
+    singular: str,
+    short_names: tuple[str, ...],
+    scope: str,
+    columns: list[tuple[str, str, str]],
+    spec: dict[str, Any],
+) -> dict[str, Any]:
+    """A CustomResourceDefinition of the cims.dev group: one served version, the status
+    subresource (free-form: the operator writes it), printer columns, the spec's schema."""
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{PLURAL}.{GROUP}"},
+        "metadata": {"name": f"{plural}.{GROUP}"},
         "spec": {
             "group": GROUP,
-            "scope": "Namespaced",
+            "scope": scope,
             "names": {
-                "kind": KIND,
-                "plural": PLURAL,
-                "singular": SINGULAR,
-                "shortNames": list(SHORT_NAMES),
+                "kind": kind,
+                "plural": plural,
+                "singular": singular,
+                "shortNames": list(short_names),
                 "categories": ["cims"],
             },
             "versions": [
@@ -186,7 +209,7 @@ def crd() -> dict[str, Any]:
                         "openAPIV3Schema": {
                             "type": "object",
                             "properties": {
-                                "spec": spec_schema(),
+                                "spec": spec,
                                 "status": {
                                     "type": "object",
                                     "x-kubernetes-preserve-unknown-fields": True,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,8 +28,8 @@ from cims.scanners.interface import (
     need_setting,
     setting,
 )
+from cims.scanners.twistlock import fixed_in
 
-_FIXED_IN = re.compile(r"fixed in (?P<versions>.+)$", re.IGNORECASE)
 _IMAGE_KEYS = ("vulnerabilitiesCount", "scanVersion", "repoTag", "osDistro")
 
 
@@ -104,10 +103,7 @@ def _finding(v: Rec, kinds: dict[str, str], family: str | None, index: int) -> F
     kind = kinds.get(name) or next((kinds[b] for b in binaries if b in kinds), None)
     pkg_type = ecosystem(kind or ("os" if binaries else None), os_family=family)
     is_os = pkg_type in ("deb", "rpm", "apk")
-    fixed: tuple[str, ...] = ()
-    match = _FIXED_IN.search(v.text("status") or "")
-    if match:
-        fixed = tuple(x.strip() for x in match["versions"].split(",") if x.strip())
+    fixed = fixed_in(v.text("status"))
     cvss = make_cvss("twistlock", v.text("vecStr"), v.number("cvss"))
     published = v.number("published")
     return Finding(

@@ -77,6 +77,14 @@ def _parse_result(res: Rec, report: ParsedReport) -> None:
         report.raw_records.append(vuln.original())
 
 
+def fixed_in(status: str | None) -> tuple[str, ...]:
+    """Fixed versions from a Prisma Cloud status ("fixed in 1.2.3, 1.3.1"; other words: none)."""
+    match = _FIXED_IN.search(status or "")
+    if not match:
+        return ()
+    return tuple(x.strip() for x in match["versions"].split(",") if x.strip())
+
+
 def _finding(v: Rec, pkg_types: dict[str, str], family: str | None, index: int) -> Finding:
     vid = normalize_vuln_id(v.need("id"))
     raw_name = v.need("packageName")
@@ -92,11 +100,7 @@ def _finding(v: Rec, pkg_types: dict[str, str], family: str | None, index: int) 
         kind = "os" if binaries or any(_DISTRO_LINK.search(x) for x in links) else "unknown"
     pkg_type = ecosystem(kind, os_family=family)
     is_os = pkg_type in ("deb", "rpm", "apk")
-    fixed: tuple[str, ...] = ()
-    status = v.text("status") or ""
-    fixed_match = _FIXED_IN.search(status)
-    if fixed_match:
-        fixed = tuple(x.strip() for x in fixed_match["versions"].split(",") if x.strip())
+    fixed = fixed_in(v.text("status"))
     cvss = make_cvss("twistlock", v.text("vector"), v.number("cvss"))
     return Finding(
         tool="twistlock",
