@@ -28,7 +28,7 @@ from cims.scanners.interface import (
     need_setting,
     setting,
 )
-from cims.scanners.twistlock import fixed_in
+from cims.scanners.twistlock import fixed_in, package_fields
 
 _IMAGE_KEYS = ("vulnerabilitiesCount", "scanVersion", "repoTag", "osDistro")
 
@@ -102,26 +102,18 @@ def _finding(v: Rec, kinds: dict[str, str], family: str | None, index: int) -> F
     binaries = v.texts("binaryPkgs")
     kind = kinds.get(name) or next((kinds[b] for b in binaries if b in kinds), None)
     pkg_type = ecosystem(kind or ("os" if binaries else None), os_family=family)
-    is_os = pkg_type in ("deb", "rpm", "apk")
-    fixed = fixed_in(v.text("status"))
     cvss = make_cvss("twistlock", v.text("vecStr"), v.number("cvss"))
-    published = v.number("published")
     return Finding(
         tool="twistlock",
         vuln_id=normalize_vuln_id(v.need("cve")),
-        package_name=binaries[0] if binaries else name,
-        package_type=pkg_type,
-        source_name=name if is_os else None,
-        binary_names=binaries,
+        **package_fields(name, binaries, pkg_type, family),
         installed_version=v.text("packageVersion") or "",
-        fixed_versions=fixed,
+        fixed_versions=fixed_in(v.text("status")),
         severity=v.severity("severity"),
-        # the console rates OS packages by their distro and the others by NVD, as twistcli
-        severity_source=(family or "vendor") if is_os else "nvd",
         cvss=(cvss,) if cvss else (),
         description=v.text("description"),
         links=v.texts("link"),
-        published=_epoch(published),
+        published=_epoch(v.number("published")),
         modified=v.text("discovered"),
         raw_index=index,
     )

@@ -77,6 +77,22 @@ def _parse_result(res: Rec, report: ParsedReport) -> None:
         report.raw_records.append(vuln.original())
 
 
+def package_fields(
+    name: str, binaries: tuple[str, ...], pkg_type: str, family: str | None
+) -> dict[str, Any]:
+    """Package fields of a Prisma Cloud finding (twistcli or console): an OS package is named
+    by its source package with its binaries; Prisma rates OS packages by the distro and the
+    others by NVD."""
+    is_os = pkg_type in ("deb", "rpm", "apk")
+    return {
+        "package_name": binaries[0] if binaries else name,
+        "package_type": pkg_type,
+        "source_name": name if is_os else None,
+        "binary_names": binaries,
+        "severity_source": (family or "vendor") if is_os else "nvd",
+    }
+
+
 def fixed_in(status: str | None) -> tuple[str, ...]:
     """Fixed versions from a Prisma Cloud status ("fixed in 1.2.3, 1.3.1"; other words: none)."""
     match = _FIXED_IN.search(status or "")
@@ -98,22 +114,14 @@ def _finding(v: Rec, pkg_types: dict[str, str], family: str | None, index: int) 
     if kind is None:
         # The inventory does not list it: a distro tracker link still says "OS package".
         kind = "os" if binaries or any(_DISTRO_LINK.search(x) for x in links) else "unknown"
-    pkg_type = ecosystem(kind, os_family=family)
-    is_os = pkg_type in ("deb", "rpm", "apk")
-    fixed = fixed_in(v.text("status"))
     cvss = make_cvss("twistlock", v.text("vector"), v.number("cvss"))
     return Finding(
         tool="twistlock",
         vuln_id=vid,
-        package_name=binaries[0] if binaries else name,
-        package_type=pkg_type,
-        source_name=name if is_os else None,
-        binary_names=binaries,
+        **package_fields(name, binaries, ecosystem(kind, os_family=family), family),
         installed_version=v.text("packageVersion") or "",
-        fixed_versions=fixed,
+        fixed_versions=fixed_in(v.text("status")),
         severity=v.severity("severity"),
-        # twistcli takes the distro's rating for OS packages and NVD's otherwise
-        severity_source=(family or "vendor") if is_os else "nvd",
         cvss=(cvss,) if cvss else (),
         description=v.text("description"),
         links=links,
