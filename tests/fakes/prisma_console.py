@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ class Console:
     registry: list[object] = field(default_factory=list)  # what /registry answers
     requests: list[tuple[str, dict[str, list[str]]]] = field(default_factory=list)
     raw: bytes | None = None  # answer this body to everything (garbage tests)
+    delay_s: float = 0.0  # answer this late (timeout tests)
 
 
 def the_image() -> dict[str, object]:
@@ -55,6 +57,7 @@ def _handler(console: Console) -> type[BaseHTTPRequestHandler]:
             if self.headers.get("Authorization") not in (basic, f"Bearer {TOKEN}"):
                 self._send(401, b'{"err": "unauthorized"}')
                 return
+            time.sleep(console.delay_s)
             if console.raw is not None:
                 self._send(200, console.raw)
                 return

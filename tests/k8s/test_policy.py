@@ -289,3 +289,45 @@ async def test_a_policy_turns_running_workloads_into_imagescans(cluster: Cluster
 
         await cluster.wait(retired, "the retired ImageScan deleted", details=cluster.scans)
         assert len(await cluster.scans()) == 2
+
+
+async def test_every_example_is_taken_up_by_the_operator(cluster: Cluster) -> None:
+    """kubectl apply -f examples/: each ImageScan gets a Job or waits under the limit, the
+    policy is evaluated (no Pods run here: nothing to scan, Ready and Compliant)."""
+    docs = [yaml.safe_load(p.read_text()) for p in sorted((ROOT / "examples").glob("*.yaml"))]
+    async with running_operator(cluster):
+        for doc in docs:
+            if doc["kind"] == "ImageScan":
+                await cluster.apply_scan(doc["metadata"]["name"], doc["spec"])
+            else:
+                await cluster.apply_policy(doc["metadata"]["name"], doc["spec"])
+        for doc in docs:
+            name = doc["metadata"]["name"]
+            if doc["kind"] == "ImageScan":
+
+                async def taken(name: str = name) -> bool:
+                    phase = (await cluster.scan(name)).get("status", {}).get("phase")
+                    return phase in ("Scanning", "Pending")
+
+                await cluster.wait(taken, f"{name} Scanning or Pending")
+            else:
+
+                async def evaluated(name: str = name) -> bool:
+                    return "lastEvaluated" in (await cluster.policy(name)).get("status", {})
+
+                await cluster.wait(evaluated, f"policy {name} evaluated")
+                status = (await cluster.policy(name))["status"]
+                conditions = {c["type"]: c["status"] for c in status["conditions"]}
+                assert (status["images"], conditions) == (0, {"Ready": "True", "Compliant": "True"})
+    jobs = await cluster.jobs()
+    scans = [d for d in docs if d["kind"] == "ImageScan"]
+    assert {j["metadata"]["labels"]["cims.dev/imagescan"] for j in jobs} == {
+        d["metadata"]["name"] for d in scans
+    }
+    full = next(j for j in jobs if j["metadata"]["labels"]["cims.dev/imagescan"] == "payments")
+    env_from = full["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+    assert {e["secretRef"]["name"] for e in env_from} == {
+        "twistlock-scanner",
+        "aqua-scanner",
+        "ibm-va",
+    }

@@ -3,6 +3,8 @@ loopback stand-in console that replays the published API example."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from cims.errors import InputError
 from cims.model import ImageRef, Severity
@@ -97,3 +99,20 @@ def test_an_unreachable_console_and_a_bad_source_are_one_line() -> None:
     )
     with pytest.raises(InputError, match="CIMS_TWISTLOCK_SOURCE='cloud': use twistcli"):
         prisma_api.wants_console({"CIMS_TWISTLOCK_SOURCE": "cloud"})
+
+
+def test_a_slow_console_times_out_only_twistlock() -> None:
+    with prisma_console(Console(images=[the_image()], delay_s=3)) as url:
+        (o,) = scan_image(IMAGE, ["twistlock"], env=_env(url), timeout_s=1)
+    assert o.run.status == "timed-out"
+    assert "no answer from http://127.0.0.1" in o.run.message
+
+
+def test_a_truncated_answer_is_one_line() -> None:
+    body = json.dumps([the_image()]).encode()
+    with prisma_console(Console(raw=body[: len(body) // 2])) as url:
+        (o,) = scan_image(IMAGE, ["twistlock"], env=_env(url))
+    assert o.run.status == "failed"
+    assert o.run.message == (
+        "twistlock: the console's /images API answered with something that is not JSON"
+    )
