@@ -21,6 +21,7 @@ from cims.k8s.policy import (
     summarize_pod,
     workload_of,
 )
+from cims.k8s.status import condition, keep_transitions
 from cims.model import ImageRef
 from cims.scanners.registry import parse_file
 from cims.store.db import Store
@@ -331,3 +332,13 @@ async def test_every_example_is_taken_up_by_the_operator(cluster: Cluster) -> No
         "aqua-scanner",
         "ibm-va",
     }
+
+
+def test_a_condition_keeps_its_transition_time_until_its_status_changes() -> None:
+    then = "2026-01-01T00:00:00Z"
+    before = [{**condition("Ready", True, "Evaluated", "3 images", 1), "lastTransitionTime": then}]
+    same = keep_transitions(before, [condition("Ready", True, "Evaluated", "4 images", 2)])
+    assert (same[0]["lastTransitionTime"], same[0]["message"]) == (then, "4 images")
+    flipped = keep_transitions(before, [condition("Ready", False, "ScansPending", "1 left", 2)])
+    assert flipped[0]["lastTransitionTime"] != then
+    assert keep_transitions(None, flipped) == flipped

@@ -90,14 +90,19 @@ def _job_state(jobs: kopf.Index[tuple[str, str], dict[str, Any]], key: tuple[str
     return "running"
 
 
+def _spec_error(err: ValidationError) -> str:
+    """One line naming the first invalid field of a spec."""
+    first = err.errors()[0]
+    where = ".".join(str(x) for x in first["loc"]) or "spec"
+    return f"invalid spec.{where}: {first['msg']}"
+
+
 def _parse(spec: kopf.Spec, patch: kopf.Patch, generation: int | None) -> ImageScanSpec:
     try:
         parsed = ImageScanSpec.model_validate(dict(spec))
         parsed.image_ref()
     except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(x) for x in first["loc"]) or "spec"
-        message = f"invalid spec.{where}: {first['msg']}"
+        message = _spec_error(err)
         patch.status.update(st.failed("InvalidSpec", message, generation))
         raise kopf.PermanentError(message) from None
     except CimsError as err:
@@ -368,9 +373,7 @@ if not CONFIG.namespaces:
         try:
             parsed = pol.ClusterScanPolicySpec.model_validate(dict(spec))
         except ValidationError as err:
-            first = err.errors()[0]
-            where = ".".join(str(x) for x in first["loc"]) or "spec"
-            message = f"invalid spec.{where}: {first['msg']}"
+            message = _spec_error(err)
             patch.status["conditions"] = [
                 st.condition("Ready", False, "InvalidSpec", message, generation)
             ]
@@ -384,17 +387,18 @@ if not CONFIG.namespaces:
             if scan["metadata"]["labels"].get(label) == "true"
         ]
         images = sum(name in want.policies for want in found.wanted.values())
-        patch.status.update(
-            pol.policy_status(
-                name,
-                mine,
-                images=0 if parsed.suspend else images,
-                skipped=found.skipped.get(name, 0),
-                generation=generation,
-                evaluated_at=st.now(),
-                fail_on=parsed.failOn,
-            )
+        status = pol.policy_status(
+            name,
+            mine,
+            images=0 if parsed.suspend else images,
+            skipped=found.skipped.get(name, 0),
+            generation=generation,
+            evaluated_at=st.now(),
+            fail_on=parsed.failOn,
         )
+        before = body.get("status") or {}
+        status["conditions"] = st.keep_transitions(before.get("conditions"), status["conditions"])
+        patch.status.update(status)
 
     async def _evaluate_policies(
         memo: kopf.Memo, indexes: Mapping[str, Any], body: kopf.Body

@@ -42,6 +42,20 @@ def waiting(phase: str, reason: str, message: str, generation: int | None) -> di
     }
 
 
+def keep_transitions(
+    before: list[dict[str, Any]] | None, after: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """``after``, with each condition's lastTransitionTime taken from ``before`` when its
+    status did not change (a transition time says when the status last changed)."""
+    old = {c.get("type"): c for c in before or []}
+    out = []
+    for cond in after:
+        prev = old.get(cond["type"]) or {}
+        same = prev.get("status") == cond["status"] and prev.get("lastTransitionTime")
+        out.append({**cond, "lastTransitionTime": prev["lastTransitionTime"]} if same else cond)
+    return out
+
+
 def says(
     status: Mapping[str, Any], phase: str, reason: str, message: str, generation: int | None
 ) -> bool:
