@@ -1,4 +1,4 @@
-"""Serve a stand-in HTTP service on a free loopback port for the length of a with-block."""
+"""Serve a stand-in HTTP (JSON) service on a free loopback port for the length of a with-block."""
 
 from __future__ import annotations
 
@@ -6,6 +6,20 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class JsonHandler(BaseHTTPRequestHandler):
+    """A quiet request handler that answers JSON bodies."""
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _send(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
 
 @contextmanager

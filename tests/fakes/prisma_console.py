@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from tests.fakes.loopback import serve
+from tests.fakes.loopback import JsonHandler, serve
 
 IMAGE = (
     Path(__file__).parents[1] / "fixtures" / "twistlock" / "xsoar-prisma-api-image-alpine37.json"
@@ -40,17 +40,7 @@ def the_image() -> dict[str, object]:
 def _handler(console: Console) -> type[BaseHTTPRequestHandler]:
     basic = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:  # quiet
-            pass
-
-        def _send(self, status: int, body: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
+    class Handler(JsonHandler):
         def do_GET(self) -> None:
             url = urlsplit(self.path)
             console.requests.append((url.path, parse_qs(url.query)))

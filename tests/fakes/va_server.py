@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, unquote
 
-from tests.fakes.loopback import serve
+from tests.fakes.loopback import JsonHandler, serve
 
 REPORT = Path(__file__).parents[1] / "fixtures" / "va" / "ibm-sdk-test-image-report.json"
 TOKEN = "iam-access-token-xyz"
@@ -34,17 +34,7 @@ class Scenario:
 
 
 def _handler(scenario: Scenario) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:  # quiet
-            pass
-
-        def _send(self, status: int, body: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
+    class Handler(JsonHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", 0))
             form = parse_qs(self.rfile.read(length).decode())
