@@ -24,8 +24,10 @@ from cims.k8s.resource import (
     SeverityWord,
     Tool,
     crd_document,
+    interval_seconds,
     structural,
 )
+from cims.k8s.status import condition
 from cims.model import ImageRef, Severity
 
 KIND = "ClusterScanPolicy"
@@ -263,10 +265,6 @@ def policy_label(name: str) -> str:
     return LABEL_POLICY_PREFIX + name
 
 
-def _interval_s(text: str) -> int:
-    return int(text[:-1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[text[-1]]
-
-
 def merged_spec(want: Wanted) -> dict[str, Any]:
     """The ImageScan spec for a digest several policies may select: every policy's tools, the
     strictest failOn, the shortest rescan interval, the longest timeout; credentials and
@@ -285,7 +283,7 @@ def merged_spec(want: Wanted) -> dict[str, Any]:
         "digest": want.digest,
         "tools": [t for t in TOOL_ORDER if t in tools],
         "timeout": max(s.timeout for s in specs),
-        "rescanInterval": min((s.rescanInterval for s in specs), key=_interval_s),
+        "rescanInterval": min((s.rescanInterval for s in specs), key=interval_seconds),
     }
     if thresholds:
         out["failOn"] = min(thresholds, key=lambda w: Severity(w.upper()).rank)
@@ -448,8 +446,6 @@ def policy_status(
     ``scans`` are ImageScans (name, spec.image, status); ``images`` the running digests the
     policy selects now.
     """
-    from cims.k8s.status import condition  # noqa: PLC0415 (status imports the report model)
-
     totals = dict.fromkeys(_COUNTED, 0)
     scanned = failing = failed = 0
     oldest: str | None = None

@@ -76,10 +76,12 @@ class ImageScanSpec(BaseModel):
         return ref
 
     def rescan_seconds(self) -> int | None:
-        if not self.rescanInterval:
-            return None
-        unit = {"s": 1, "m": 60, "h": 3600, "d": 86400}[self.rescanInterval[-1]]
-        return int(self.rescanInterval[:-1]) * unit
+        return interval_seconds(self.rescanInterval) if self.rescanInterval else None
+
+
+def interval_seconds(text: str) -> int:
+    """Seconds of a period written as 30s, 15m, 12h or 7d (the CRDs' pattern)."""
+    return int(text[:-1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[text[-1]]
 
 
 # --- CRD generation -----------------------------------------------------------------------------

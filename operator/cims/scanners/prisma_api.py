@@ -19,7 +19,6 @@ from cims.errors import InputError, ToolError
 from cims.model import Finding, ParsedReport, normalize_vuln_id
 from cims.scanners import http
 from cims.scanners.interface import (
-    OS_FAMILIES,
     Rec,
     ReportParser,
     ScanTarget,
@@ -28,7 +27,7 @@ from cims.scanners.interface import (
     need_setting,
     setting,
 )
-from cims.scanners.twistlock import fixed_in, package_fields
+from cims.scanners.twistlock import fixed_in, os_family, package_fields
 
 _IMAGE_KEYS = ("vulnerabilitiesCount", "scanVersion", "repoTag", "osDistro")
 
@@ -64,11 +63,6 @@ def parse(doc: Any) -> ParsedReport:
     return report
 
 
-def _os_family(img: Rec) -> str | None:
-    word = (img.text("osDistro") or img.text("distro") or "").lower()
-    return next((family for family in OS_FAMILIES if family in word), None)
-
-
 def _parse_image(img: Rec, report: ParsedReport) -> None:
     report.tool_version = img.text("scanVersion")
     report.image_id = img.text("id") or img.text("_id")
@@ -91,7 +85,7 @@ def _parse_image(img: Rec, report: ParsedReport) -> None:
     compliance = img.count("complianceIssues")
     if compliance:
         report.skipped.append(f"{img.where}: {compliance} compliance issues (not CVEs)")
-    family = _os_family(img)
+    family = os_family(img.text("osDistro") or img.text("distro"))
     for vuln in img.objs("vulnerabilities"):
         report.findings.append(_finding(vuln, kinds, family, len(report.raw_records)))
         report.raw_records.append(vuln.original())

@@ -50,12 +50,10 @@ def parse(doc: Any) -> ParsedReport:
     return report
 
 
-def _os_family(distro: str | None) -> str | None:
+def os_family(distro: str | None) -> str | None:
+    """The OS family a Prisma Cloud distro text names ("Debian GNU/Linux 9", "alpine")."""
     text = (distro or "").lower()
-    for family in OS_FAMILIES:
-        if family in text:
-            return family
-    return None
+    return next((family for family in OS_FAMILIES if family in text), None)
 
 
 def _parse_result(res: Rec, report: ParsedReport) -> None:
@@ -63,7 +61,7 @@ def _parse_result(res: Rec, report: ParsedReport) -> None:
     report.image_name = report.image_name or res.text("name")
     distro = res.text("distro")
     report.os = report.os or distro
-    family = _os_family(distro)
+    family = os_family(distro)
     pkg_types: dict[str, str] = {}
     for pkg in res.objs("packages"):
         name = pkg.text("name")
