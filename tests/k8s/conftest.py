@@ -58,16 +58,20 @@ class Cluster:
                 raise AssertionError(f"{method} {path}: HTTP {resp.status}: {text[:300]}")
             return json.loads(text) if text else None
 
-    async def apply_scan(self, name: str, spec: dict[str, Any]) -> None:
+    async def apply_scan(
+        self, name: str, spec: dict[str, Any], *, finalizers: list[str] | None = None
+    ) -> None:
         # kmock sets no uid, generation or resourceVersion: the test sets what a real API
         # server would on create (kopf's JSON patches test the resourceVersion).
-        meta = {
+        meta: dict[str, Any] = {
             "name": name,
             "namespace": NS,
             "uid": f"uid-{name}",
             "generation": 1,
             "resourceVersion": "1",
         }
+        if finalizers:
+            meta["finalizers"] = finalizers
         body = {
             "apiVersion": "cims.dev/v1alpha1",
             "kind": "ImageScan",
@@ -132,6 +136,18 @@ class Cluster:
             session.get(f"http://127.0.0.1:{port}/metrics") as resp,
         ):
             return await resp.text()
+
+    def events(self, name: str) -> list[str]:
+        """Reasons of the Events posted about one ImageScan, in order (from the requests: kmock
+        does not implement generateName, so it keeps only the first Event it is sent)."""
+        return [
+            r.data["reason"]
+            for r in self.kmock
+            if r.method.name == "POST"
+            and r.url.path.endswith("/events")
+            and isinstance(r.data, dict)
+            and (r.data.get("involvedObject") or {}).get("name") == name
+        ]
 
     async def jobs(self) -> list[dict[str, Any]]:
         found = await self.request("GET", f"/apis/batch/v1/namespaces/{NS}/jobs")

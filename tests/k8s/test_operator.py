@@ -119,6 +119,8 @@ async def test_a_failed_job_makes_the_scan_failed_with_its_reason(operator: Clus
     assert ready["status"] == "False"
     assert ready["reason"] == "DeadlineExceeded"
     assert "longer than specified deadline" in ready["message"]
+    await asyncio.sleep(1)  # several polls: the failure is written and announced once
+    assert operator.events("broken") == ["ScanStarted", "ScanFailed"]
 
 
 async def test_an_invalid_spec_is_failed_with_one_clear_message(operator: Cluster) -> None:
@@ -175,6 +177,33 @@ async def test_the_running_limit_is_never_exceeded(operator: Cluster) -> None:
     assert 'cims_scans_total{event="started",outcome="ok"} 3' in metrics
     assert 'cims_scans_total{event="failed",outcome="X"} 1' in metrics
     assert "cims_queue_length 1" in metrics
+
+
+async def test_imagescans_carry_no_finalizer_and_lose_one_an_older_operator_left(
+    operator: Cluster,
+) -> None:
+    """Nothing blocks deleting an ImageScan when the operator is gone (uninstalled, down):
+    CIMS keeps no finalizer on them, and removes kopf's from ImageScans an older CIMS (with a
+    per-object timer, which needs one) made."""
+    kopf_finalizer = "kopf.zalando.org/KopfFinalizerMarker"
+    await operator.apply_scan("new", {"image": "registry.internal/team/app:1", "tools": ["trivy"]})
+    await operator.apply_scan(
+        "old",
+        {"image": "registry.internal/team/app:2", "tools": ["trivy"]},
+        finalizers=[kopf_finalizer],
+    )
+    await operator.wait_phase("new", "Scanning")
+
+    async def released() -> bool:
+        return not (await operator.scan("old"))["metadata"].get("finalizers")
+
+    await operator.wait(
+        released, "kopf's old finalizer removed", details=lambda: operator.scan("old")
+    )
+    await operator.wait_phase("old", "Scanning")
+    await asyncio.sleep(1)  # several polls later, still none
+    for name in ("new", "old"):
+        assert not (await operator.scan(name))["metadata"].get("finalizers")
 
 
 async def test_a_spec_change_starts_a_new_scan(operator: Cluster) -> None:

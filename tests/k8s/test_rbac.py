@@ -43,6 +43,20 @@ async def test_rbac_rules_equal_the_operators_calls(cluster: Cluster) -> None:
             {"failed": 1, "conditions": [{"type": "Failed", "status": "True", "reason": "X"}]},
         )
         await cluster.wait_phase("app", "Failed")  # reads the pods, posts an Event
+        # an ImageScan an older CIMS left with kopf's finalizer: removed (patches the object)
+        await cluster.apply_scan(
+            "old",
+            {"image": "registry.internal/team/app:2", "tools": ["trivy"], "suspend": True},
+            finalizers=["kopf.zalando.org/KopfFinalizerMarker"],
+        )
+
+        async def released() -> bool:
+            return not (await cluster.scan("old"))["metadata"].get("finalizers")
+
+        await cluster.wait(
+            released, "the old finalizer removed", details=lambda: cluster.scan("old")
+        )
+        await cluster.request("DELETE", "/apis/cims.dev/v1alpha1/namespaces/scans/imagescans/old")
         # a policy: reads namespaces and pods, creates an ImageScan, retires it, writes status
         await cluster.add_namespace("prod", {"env": "prod"})
         await cluster.add_pod(web("prod", "web-1"))

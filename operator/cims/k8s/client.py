@@ -1,5 +1,6 @@
 """The few Kubernetes API calls the operator makes besides kopf's own: create a Job, read why
-a Job's pod failed, list namespaces and manage the ImageScans of policies. Built once at startup
+a Job's pod failed, write the status the poller finds, read kopf's peering objects, list
+namespaces and manage the ImageScans of policies. Built once at startup
 (kept in memo), closed at cleanup."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
+from cims.k8s.peering import Peering
 from cims.k8s.resource import GROUP, PLURAL, VERSION
 
 
@@ -88,6 +90,45 @@ class KubeClient:
             patch,
             _content_type="application/merge-patch+json",
         )
+
+    def patch_imagescan_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        """Merge-patch an ImageScan's status; one deleted meanwhile is left alone."""
+        try:
+            client.CustomObjectsApi(self.api).patch_namespaced_custom_object_status(
+                GROUP,
+                VERSION,
+                namespace,
+                PLURAL,
+                name,
+                patch,
+                _content_type="application/merge-patch+json",
+            )
+        except ApiException as err:
+            if err.status != 404:
+                raise
+
+    def peering_statuses(self, peering: Peering) -> list[dict[str, Any]]:
+        """The status (peers) of kopf's peering object(s) this operator takes part in; an
+        object that does not exist has no peers (kopf then runs unhindered too)."""
+        api = client.CustomObjectsApi(self.api)
+        found = []
+        places: list[str | None] = [None] if peering.clusterwide else list(peering.namespaces)
+        for namespace in places:
+            try:
+                if namespace is None:
+                    body = api.get_cluster_custom_object(
+                        "kopf.dev", "v1", "clusterkopfpeerings", peering.name
+                    )
+                else:
+                    body = api.get_namespaced_custom_object(
+                        "kopf.dev", "v1", namespace, "kopfpeerings", peering.name
+                    )
+            except ApiException as err:
+                if err.status != 404:
+                    raise
+                continue
+            found.append(dict(body.get("status") or {}))
+        return found
 
     def delete_imagescan(self, namespace: str, name: str) -> None:
         """Delete an ImageScan (its Jobs go with it: they are owned); gone already is fine."""

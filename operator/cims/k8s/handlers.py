@@ -1,13 +1,20 @@
-"""kopf handlers: thin. Parse the ImageScan, call the builders and the engine, write status."""
+"""kopf handlers: thin. Parse the ImageScan, call the builders and the engine, write status.
+
+Change handlers (create, resume, spec change) admit a scan. One operator-wide poller moves
+every ImageScan on (admits queued ones, collects finished Jobs, rescans on schedule) from kopf
+indexes: no per-object kopf timer, hence no kopf finalizer on ImageScans (a timer needs one),
+so ImageScans stay deletable when the operator is gone, and each one costs one write less.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import kopf
 from pydantic import ValidationError
@@ -20,10 +27,25 @@ from cims.k8s.config import OperatorConfig, from_env
 from cims.k8s.jobs import ANNOTATION_SCAN_ID, MANAGED_BY, build_job, scan_id
 from cims.k8s.merge import cached_report, incoming, merge_scan
 from cims.k8s.metrics import Metrics, serve
+from cims.k8s.peering import Peering, paused_by
 from cims.k8s.resource import GROUP, PLURAL, VERSION, ImageScanSpec
 
 Jobs = kopf.Index[tuple[str, str], dict[str, Any]]
+Scans = kopf.Index[tuple[str, str], dict[str, Any]]
+LOG = logging.getLogger("cims.operator")
 CONFIG: OperatorConfig = from_env()  # read at import: the timer interval is set at decoration
+
+
+@dataclass
+class _Shared:
+    """Operator-wide state that handlers assign to. kopf gives each object's handlers a shallow
+    copy of the memo: attributes assigned there stay with that object, these are seen by all."""
+
+    poller: asyncio.Task[None] | None = None
+    peering: Peering | None = None  # None: standalone
+    paused: str | None = None  # why kopf's peering rule pauses the poller now
+    policy_plan: pol.Plan | None = None  # the last plan of all policies, and when it was made
+    policy_at: float = 0.0
 
 
 @kopf.on.login()
@@ -48,13 +70,25 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         await serve(memo.metrics, CONFIG.metrics_port) if CONFIG.metrics_port else None
     )
     memo.policy_lock = asyncio.Lock()
-    memo.policy_plan = None
-    memo.policy_at = 0.0
+    memo.shared = _Shared()
+    if not settings.peering.standalone:
+        memo.shared.peering = Peering(
+            name=settings.peering.name,
+            priority=settings.peering.priority,
+            clusterwide=settings.peering.clusterwide,
+            namespaces=CONFIG.namespaces,
+            identity=os.environ.get("POD_ID"),  # kopf's own id when set (cims-operator sets it)
+        )
     incoming(CONFIG.shared_dir, "x").parent.mkdir(parents=True, exist_ok=True)
 
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    shared = getattr(memo, "shared", None)
+    poller = shared.poller if shared is not None else None
+    if poller is not None:
+        poller.cancel()
+        await asyncio.gather(poller, return_exceptions=True)
     client = getattr(memo, "client", None)
     if client is not None:
         await asyncio.to_thread(client.close)
@@ -74,6 +108,27 @@ def scan_jobs(
 ) -> dict[tuple[str, str], dict[str, Any]]:
     sid = annotations.get(ANNOTATION_SCAN_ID, "")
     return {(namespace or "", sid): {"name": name, **dict(status)}}
+
+
+@kopf.index(GROUP, VERSION, PLURAL)
+def imagescans(
+    *, body: kopf.Body, name: str, namespace: str | None, **_: Any
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """What the poller needs of each ImageScan (not its findings: the status can be large)."""
+    meta = body.get("metadata") or {}
+    status = {k: v for k, v in (body.get("status") or {}).items() if k not in ("findings", "kopf")}
+    return {
+        (namespace or "", name): {
+            "apiVersion": body.get("apiVersion"),
+            "kind": body.get("kind"),
+            "metadata": {
+                k: meta.get(k)
+                for k in ("name", "namespace", "uid", "generation", "creationTimestamp")
+            },
+            "spec": dict(body.get("spec") or {}),
+            "status": status,
+        }
+    }
 
 
 def _job_state(jobs: kopf.Index[tuple[str, str], dict[str, Any]], key: tuple[str, str]) -> str:
@@ -217,6 +272,10 @@ async def reconcile(
     **kwargs: Any,
 ) -> None:
     scan_jobs: Jobs = kwargs["scan_jobs"]  # kopf passes indexes by their names
+    if memo.shared.poller is None:
+        # Started here, not at startup: kopf runs change handlers only once its indexes are
+        # filled, and only their context can post Kubernetes events (the task inherits it).
+        memo.shared.poller = asyncio.create_task(_poll(memo, kwargs["imagescans"], scan_jobs))
     generation = meta.get("generation")
     parsed = _parse(spec, patch, generation)
     run = int(status.get("run", 0))
@@ -228,22 +287,89 @@ async def reconcile(
     await _admit(scan, run)
 
 
-@kopf.timer(GROUP, VERSION, PLURAL, interval=CONFIG.poll_s, initial_delay=CONFIG.poll_s)
+async def _poll(memo: kopf.Memo, scans: Scans, scan_jobs: Jobs) -> None:
+    """Every poll interval, move every ImageScan on, oldest first (queued scans start in the
+    order they were created). One failing ImageScan is logged and does not stop the others."""
+    while True:
+        await asyncio.sleep(memo.config.poll_s)
+        if await _paused(memo):
+            continue
+        found = [body for values in scans.values() for body in values]
+        found.sort(
+            key=lambda b: (
+                b["metadata"].get("creationTimestamp") or "",
+                b["metadata"].get("namespace") or "",
+                b["metadata"].get("name") or "",
+            )
+        )
+        for body in found:
+            meta = body["metadata"]
+            try:
+                await _progress_one(body, memo, scan_jobs)
+            except Exception as err:  # one ImageScan must not stop the poller
+                LOG.warning(
+                    "ImageScan %s/%s: %s", meta.get("namespace"), meta.get("name"), str(err)[:300]
+                )
+
+
+async def _paused(memo: kopf.Memo) -> bool:
+    """Whether kopf's peering rule pauses this operator (kopf pauses its handlers itself, the
+    poller asks). Unreadable peering objects pause it too: acting twice is worse than late."""
+    shared: _Shared = memo.shared
+    if shared.peering is None:
+        return False
+    peering = shared.peering
+    try:
+        statuses = await asyncio.to_thread(memo.client.peering_statuses, peering)
+        now = datetime.now(UTC)
+        reasons = [paused_by(s, peering.priority, peering.identity, now) for s in statuses]
+        reason = next((r for r in reasons if r), None)
+    except Exception as err:  # the API or the object unreadable
+        reason = f"peering {peering.name!r} unreadable: {str(err)[:200]}"
+    if reason != shared.paused:
+        if reason:
+            LOG.info("ImageScan poller paused: %s", reason)
+        else:
+            LOG.info("ImageScan poller resumed")
+        shared.paused = reason
+    return reason is not None
+
+
+async def _progress_one(body: dict[str, Any], memo: kopf.Memo, scan_jobs: Jobs) -> None:
+    """Move one ImageScan on and write what changed to its status (one request, if any)."""
+    meta = body["metadata"]
+    patch = kopf.Patch()
+    await progress(
+        body=kopf.Body(cast(kopf.RawBody, body)),
+        spec=body["spec"],
+        name=meta["name"],
+        namespace=meta.get("namespace"),
+        uid=meta.get("uid"),
+        meta=meta,
+        status=body["status"],
+        patch=patch,
+        memo=memo,
+        scan_jobs=scan_jobs,
+    )
+    if patch:
+        ns, name = meta.get("namespace") or "", meta["name"]
+        await asyncio.to_thread(memo.client.patch_imagescan_status, ns, name, dict(patch))
+
+
 async def progress(
     *,
     body: kopf.Body,
-    spec: kopf.Spec,
+    spec: Mapping[str, Any],
     name: str,
     namespace: str | None,
-    uid: str,
-    meta: kopf.Meta,
-    status: kopf.Status,
+    uid: str | None,
+    meta: Mapping[str, Any],
+    status: Mapping[str, Any],
     patch: kopf.Patch,
     memo: kopf.Memo,
-    **kwargs: Any,
+    scan_jobs: Jobs,
 ) -> None:
     """Move a scan on: admit queued ones, collect finished Jobs, rescan on schedule."""
-    scan_jobs: Jobs = kwargs["scan_jobs"]
     phase = status.get("phase")
     generation = meta.get("generation")
     if phase in (None, st.FAILED) and status.get("conditions") is None:
@@ -407,9 +533,10 @@ if not CONFIG.namespaces:
         config: OperatorConfig = memo.config
         loop = asyncio.get_running_loop()
         async with memo.policy_lock:
-            fresh = loop.time() - memo.policy_at < config.policy_poll_s / 2
-            if memo.policy_plan is not None and fresh:
-                return memo.policy_plan  # type: ignore[no-any-return]
+            shared: _Shared = memo.shared
+            fresh = loop.time() - shared.policy_at < config.policy_poll_s / 2
+            if shared.policy_plan is not None and fresh:
+                return shared.policy_plan
             policies = []
             for values in indexes["scan_policies"].values():
                 for value in values:
@@ -436,7 +563,7 @@ if not CONFIG.namespaces:
             if created or deleted:
                 message = f"{created} new running images, {deleted} retired"
                 kopf.info(body, reason="PolicyApplied", message=message)
-            memo.policy_plan, memo.policy_at = found, loop.time()
+            shared.policy_plan, shared.policy_at = found, loop.time()
             return found
 
     def _apply(kube: KubeClient, namespace: str, change: pol.Change) -> None:
