@@ -80,8 +80,17 @@ class Cluster:
         }
         await self.request("POST", f"/apis/cims.dev/v1alpha1/namespaces/{NS}/imagescans", body)
 
-    async def apply_policy(self, name: str, spec: dict[str, Any]) -> None:
-        meta = {"name": name, "uid": f"uid-{name}", "generation": 1, "resourceVersion": "1"}
+    async def apply_policy(
+        self, name: str, spec: dict[str, Any], *, finalizers: list[str] | None = None
+    ) -> None:
+        meta: dict[str, Any] = {
+            "name": name,
+            "uid": f"uid-{name}",
+            "generation": 1,
+            "resourceVersion": "1",
+        }
+        if finalizers:
+            meta["finalizers"] = finalizers
         body = {
             "apiVersion": "cims.dev/v1alpha1",
             "kind": "ClusterScanPolicy",

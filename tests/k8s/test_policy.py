@@ -95,6 +95,9 @@ def test_plan_deduplicates_digests_cluster_wide_and_honours_selectors() -> None:
     assert plan([suspended], pods, NAMESPACES).wanted == {}
 
 
+KOPF_FINALIZER = "kopf.zalando.org/KopfFinalizerMarker"
+
+
 def test_changes_create_then_converge_then_retire() -> None:
     pods = [s for s in map(summarize_pod, PODS) if s]
     keep = _policy("keep", namespaceSelector={"matchLabels": {"env": "dev"}}, retire="Keep")
@@ -235,9 +238,12 @@ async def test_a_policy_turns_running_workloads_into_imagescans(cluster: Cluster
                 "failOn": "critical",
             },
         )
-        await cluster.apply_policy(
-            "everything", {"excludeNamespaces": ["kube-*"], "tools": ["trivy"]}
+        await cluster.apply_policy(  # made by an older CIMS: kopf's finalizer (for its timer)
+            "everything",
+            {"excludeNamespaces": ["kube-*"], "tools": ["trivy"]},
+            finalizers=[KOPF_FINALIZER],
         )
+        await cluster.apply_policy("broken", {"tools": ["trivy"], "failOn": "severe"})
 
         async def three() -> bool:
             return {s["metadata"]["name"] for s in await cluster.scans()} == {
@@ -281,6 +287,13 @@ async def test_a_policy_turns_running_workloads_into_imagescans(cluster: Cluster
         assert conditions == {"Ready": "True", "Compliant": "False"}
         everything = (await cluster.policy("everything"))["status"]
         assert (everything["images"], everything["skippedContainers"]) == (3, 1)
+        # no finalizers: a policy stays deletable when the operator is gone; the old one lost its
+        for name in ("prod", "everything"):
+            assert not (await cluster.policy(name))["metadata"].get("finalizers")
+        assert cluster.events("prod") == ["PolicyApplied"]  # 2 new running images, once
+        (ready,) = (await cluster.policy("broken"))["status"]["conditions"]
+        assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
+        assert "spec.failOn" in ready["message"]
 
         # the tool stops running: its ImageScan is retired (deleted, the policy's default)
         await cluster.delete_pod("dev", "tool")

@@ -60,7 +60,9 @@ async def test_rbac_rules_equal_the_operators_calls(cluster: Cluster) -> None:
         # a policy: reads namespaces and pods, creates an ImageScan, retires it, writes status
         await cluster.add_namespace("prod", {"env": "prod"})
         await cluster.add_pod(web("prod", "web-1"))
-        await cluster.apply_policy("prod", {"tools": ["trivy"]})
+        await cluster.apply_policy(  # an older CIMS's, with kopf's finalizer: kopf removes it
+            "prod", {"tools": ["trivy"]}, finalizers=["kopf.zalando.org/KopfFinalizerMarker"]
+        )
 
         async def count(n: int) -> bool:
             return len(await cluster.scans()) == n

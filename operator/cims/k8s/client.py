@@ -1,5 +1,5 @@
 """The few Kubernetes API calls the operator makes besides kopf's own: create a Job, read why
-a Job's pod failed, write the status the poller finds, read kopf's peering objects, list
+a Job's pod failed, write the statuses the operator's loops find, read kopf's peering objects, list
 namespaces and manage the ImageScans of policies. Built once at startup
 (kept in memo), closed at cleanup."""
 
@@ -12,6 +12,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from cims.k8s.peering import Peering
+from cims.k8s.policy import PLURAL as POLICIES
 from cims.k8s.resource import GROUP, PLURAL, VERSION
 
 
@@ -102,6 +103,16 @@ class KubeClient:
                 name,
                 patch,
                 _content_type="application/merge-patch+json",
+            )
+        except ApiException as err:
+            if err.status != 404:
+                raise
+
+    def patch_policy_status(self, name: str, patch: dict[str, Any]) -> None:
+        """Merge-patch a ClusterScanPolicy's status; one deleted meanwhile is left alone."""
+        try:
+            client.CustomObjectsApi(self.api).patch_cluster_custom_object_status(
+                GROUP, VERSION, POLICIES, name, patch, _content_type="application/merge-patch+json"
             )
         except ApiException as err:
             if err.status != 404:

@@ -1,9 +1,10 @@
 """kopf handlers: thin. Parse the ImageScan, call the builders and the engine, write status.
 
 Change handlers (create, resume, spec change) admit a scan. One operator-wide poller moves
-every ImageScan on (admits queued ones, collects finished Jobs, rescans on schedule) from kopf
-indexes: no per-object kopf timer, hence no kopf finalizer on ImageScans (a timer needs one),
-so ImageScans stay deletable when the operator is gone, and each one costs one write less.
+every ImageScan on (admits queued ones, collects finished Jobs, rescans on schedule), and one
+loop applies every ClusterScanPolicy, both from kopf indexes: no per-object kopf timer, hence
+no kopf finalizer (a timer needs one), so ImageScans and policies stay deletable when the
+operator is gone, and each ImageScan costs one write less.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import asyncio
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from contextlib import suppress
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -41,11 +43,11 @@ class _Shared:
     """Operator-wide state that handlers assign to. kopf gives each object's handlers a shallow
     copy of the memo: attributes assigned there stay with that object, these are seen by all."""
 
-    poller: asyncio.Task[None] | None = None
+    poller: asyncio.Task[None] | None = None  # moves ImageScans on
+    policy_loop: asyncio.Task[None] | None = None  # applies ClusterScanPolicies
+    policy_changed: asyncio.Event = field(default_factory=asyncio.Event)  # re-plan now
     peering: Peering | None = None  # None: standalone
-    paused: str | None = None  # why kopf's peering rule pauses the poller now
-    policy_plan: pol.Plan | None = None  # the last plan of all policies, and when it was made
-    policy_at: float = 0.0
+    paused: str | None = None  # why kopf's peering rule pauses the loops now
 
 
 @kopf.on.login()
@@ -69,7 +71,6 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.metrics_server = (
         await serve(memo.metrics, CONFIG.metrics_port) if CONFIG.metrics_port else None
     )
-    memo.policy_lock = asyncio.Lock()
     memo.shared = _Shared()
     if not settings.peering.standalone:
         memo.shared.peering = Peering(
@@ -85,10 +86,10 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     shared = getattr(memo, "shared", None)
-    poller = shared.poller if shared is not None else None
-    if poller is not None:
-        poller.cancel()
-        await asyncio.gather(poller, return_exceptions=True)
+    loops = [t for t in (shared.poller, shared.policy_loop) if t is not None] if shared else []
+    for task in loops:
+        task.cancel()
+    await asyncio.gather(*loops, return_exceptions=True)
     client = getattr(memo, "client", None)
     if client is not None:
         await asyncio.to_thread(client.close)
@@ -328,9 +329,9 @@ async def _paused(memo: kopf.Memo) -> bool:
         reason = f"peering {peering.name!r} unreadable: {str(err)[:200]}"
     if reason != shared.paused:
         if reason:
-            LOG.info("ImageScan poller paused: %s", reason)
+            LOG.info("CIMS's loops paused (kopf peering): %s", reason)
         else:
-            LOG.info("ImageScan poller resumed")
+            LOG.info("CIMS's loops resumed (kopf peering)")
         shared.paused = reason
     return reason is not None
 
@@ -480,91 +481,116 @@ if not CONFIG.namespaces:
         }
 
     @kopf.index(GROUP, VERSION, pol.PLURAL)
-    def scan_policies(*, name: str, uid: str, spec: kopf.Spec, **_: Any) -> dict[str, Any]:
-        return {name: {"name": name, "uid": uid, "spec": dict(spec)}}
-
-    @kopf.timer(GROUP, VERSION, pol.PLURAL, interval=CONFIG.policy_poll_s)
-    async def evaluate_policy(
-        *,
-        body: kopf.Body,
-        name: str,
-        spec: kopf.Spec,
-        meta: kopf.Meta,
-        patch: kopf.Patch,
-        memo: kopf.Memo,
-        **kwargs: Any,
-    ) -> None:
-        """Turn what runs into ImageScans (for every policy at once), then this policy's status."""
-        generation = meta.get("generation")
-        try:
-            parsed = pol.ClusterScanPolicySpec.model_validate(dict(spec))
-        except ValidationError as err:
-            message = _spec_error(err)
-            patch.status["conditions"] = [
-                st.condition("Ready", False, "InvalidSpec", message, generation)
-            ]
-            return
-        found = await _evaluate_policies(memo, kwargs, body)
-        label = pol.policy_label(name)
-        mine = [
-            scan
-            for values in kwargs["policy_scans"].values()
-            for scan in values
-            if scan["metadata"]["labels"].get(label) == "true"
-        ]
-        images = sum(name in want.policies for want in found.wanted.values())
-        status = pol.policy_status(
-            name,
-            mine,
-            images=0 if parsed.suspend else images,
-            skipped=found.skipped.get(name, 0),
-            generation=generation,
-            evaluated_at=st.now(),
-            fail_on=parsed.failOn,
-        )
-        before = body.get("status") or {}
-        status["conditions"] = st.keep_transitions(before.get("conditions"), status["conditions"])
-        patch.status.update(status)
-
-    async def _evaluate_policies(
-        memo: kopf.Memo, indexes: Mapping[str, Any], body: kopf.Body
-    ) -> pol.Plan:
-        """The plan for every policy, applied; shared by the policies' timers (once a period)."""
-        config: OperatorConfig = memo.config
-        loop = asyncio.get_running_loop()
-        async with memo.policy_lock:
-            shared: _Shared = memo.shared
-            fresh = loop.time() - shared.policy_at < config.policy_poll_s / 2
-            if shared.policy_plan is not None and fresh:
-                return shared.policy_plan
-            policies = []
-            for values in indexes["scan_policies"].values():
-                for value in values:
-                    try:
-                        spec = pol.ClusterScanPolicySpec.model_validate(value["spec"])
-                    except ValidationError:
-                        continue  # its own timer reports it
-                    policies.append(pol.Policy(value["name"], value["uid"], spec))
-            labels = await asyncio.to_thread(memo.client.namespace_labels)
-            pods = [p for values in indexes["running_pods"].values() for p in values]
-            found = pol.plan(policies, pods, labels)
-            ns = config.policy_namespace
-            existing = {
-                scan["name"]: scan
-                for values in indexes["policy_scans"].values()
-                for scan in values
-                if scan["namespace"] == ns
+    def scan_policies(
+        *, name: str, uid: str, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status, **_: Any
+    ) -> dict[str, Any]:
+        return {
+            name: {
+                "name": name,
+                "uid": uid,
+                "generation": meta.get("generation"),
+                "spec": dict(spec),
+                "conditions": list(status.get("conditions") or []),
             }
-            todo = pol.changes(found.wanted, existing, ns)
-            for change in todo:
-                await asyncio.to_thread(_apply, memo.client, ns, change)
-            created = sum(c.action == "create" for c in todo)
-            deleted = sum(c.action == "delete" for c in todo)
-            if created or deleted:
-                message = f"{created} new running images, {deleted} retired"
-                kopf.info(body, reason="PolicyApplied", message=message)
-            shared.policy_plan, shared.policy_at = found, loop.time()
-            return found
+        }
+
+    @kopf.on.resume(GROUP, VERSION, pol.PLURAL)
+    @kopf.on.create(GROUP, VERSION, pol.PLURAL)
+    @kopf.on.update(GROUP, VERSION, pol.PLURAL, field="spec")
+    async def policy_changed(*, memo: kopf.Memo, **kwargs: Any) -> None:
+        """Start the policy loop (once; like the poller, from a change handler's context) and
+        have it re-plan now rather than at its next period."""
+        shared: _Shared = memo.shared
+        if shared.policy_loop is None:
+            indexes = {k: kwargs[k] for k in ("running_pods", "policy_scans", "scan_policies")}
+            shared.policy_loop = asyncio.create_task(_policy_loop(memo, indexes))
+        shared.policy_changed.set()
+
+    async def _policy_loop(memo: kopf.Memo, indexes: Mapping[str, Any]) -> None:
+        """Every CIMS_OPERATOR_POLICY_SECONDS, or at once after a policy changed: turn what
+        runs into ImageScans for every policy at once, then write each policy's status."""
+        shared: _Shared = memo.shared
+        while True:
+            shared.policy_changed.clear()
+            if not await _paused(memo):
+                try:
+                    await _evaluate_policies(memo, indexes)
+                except Exception as err:  # the next period tries again
+                    LOG.warning("ClusterScanPolicies not applied: %s", str(err)[:300])
+            with suppress(TimeoutError):
+                await asyncio.wait_for(shared.policy_changed.wait(), memo.config.policy_poll_s)
+
+    async def _evaluate_policies(memo: kopf.Memo, indexes: Mapping[str, Any]) -> None:
+        config: OperatorConfig = memo.config
+        policies, invalid = [], {}
+        for values in indexes["scan_policies"].values():
+            for value in values:
+                try:
+                    spec = pol.ClusterScanPolicySpec.model_validate(value["spec"])
+                except ValidationError as err:
+                    invalid[value["name"]] = _spec_error(err)
+                    continue
+                policies.append((value, pol.Policy(value["name"], value["uid"], spec)))
+        labels = await asyncio.to_thread(memo.client.namespace_labels)
+        pods = [p for values in indexes["running_pods"].values() for p in values]
+        found = pol.plan([p for _, p in policies], pods, labels)
+        ns = config.policy_namespace
+        scans = [s for values in indexes["policy_scans"].values() for s in values]
+        existing = {scan["name"]: scan for scan in scans if scan["namespace"] == ns}
+        todo = pol.changes(found.wanted, existing, ns)
+        for change in todo:
+            await asyncio.to_thread(_apply, memo.client, ns, change)
+        for value, policy in policies:
+            name, generation = policy.name, value["generation"]
+            label = pol.policy_label(name)
+            _announce(value, label, todo, existing)
+            mine = [s for s in scans if s["metadata"]["labels"].get(label) == "true"]
+            images = sum(name in want.policies for want in found.wanted.values())
+            status = pol.policy_status(
+                name,
+                mine,
+                images=0 if policy.spec.suspend else images,
+                skipped=found.skipped.get(name, 0),
+                generation=generation,
+                evaluated_at=st.now(),
+                fail_on=policy.spec.failOn,
+            )
+            status["conditions"] = st.keep_transitions(value["conditions"], status["conditions"])
+            await asyncio.to_thread(memo.client.patch_policy_status, name, {"status": status})
+        for values in indexes["scan_policies"].values():
+            for value in values:
+                if value["name"] in invalid:
+                    ready = st.condition(
+                        "Ready", False, "InvalidSpec", invalid[value["name"]], value["generation"]
+                    )
+                    conditions = st.keep_transitions(value["conditions"], [ready])
+                    patch = {"status": {"conditions": conditions}}
+                    await asyncio.to_thread(memo.client.patch_policy_status, value["name"], patch)
+
+    def _announce(
+        value: Mapping[str, Any],
+        label: str,
+        todo: list[pol.Change],
+        existing: Mapping[str, Mapping[str, Any]],
+    ) -> None:
+        """An Event on a policy whose images changed: how many new ones, how many retired."""
+        created = sum(
+            c.action == "create" and c.body["metadata"]["labels"].get(label) == "true" for c in todo
+        )
+        retired = sum(
+            c.action == "delete"
+            and (existing.get(c.name) or {}).get("metadata", {}).get("labels", {}).get(label)
+            == "true"
+            for c in todo
+        )
+        if created or retired:
+            ref = {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": pol.KIND,
+                "metadata": {"name": value["name"], "uid": value["uid"]},
+            }
+            message = f"{created} new running images, {retired} retired"
+            kopf.info(kopf.Body(cast(kopf.RawBody, ref)), reason="PolicyApplied", message=message)
 
     def _apply(kube: KubeClient, namespace: str, change: pol.Change) -> None:
         if change.action == "delete":
