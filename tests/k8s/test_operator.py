@@ -12,7 +12,7 @@ from cims.scanners.registry import parse_file
 from cims.store.db import Store
 
 from tests.conftest import FIXTURES
-from tests.k8s.conftest import Cluster, running_operator
+from tests.k8s.conftest import NS, Cluster, running_operator
 from tests.k8s.jobrunner import job_status, run_job
 
 DIGEST = "sha256:" + "ab" * 32
@@ -177,6 +177,33 @@ async def test_the_running_limit_is_never_exceeded(operator: Cluster) -> None:
     assert 'cims_scans_total{event="started",outcome="ok"} 3' in metrics
     assert 'cims_scans_total{event="failed",outcome="X"} 1' in metrics
     assert "cims_queue_length 1" in metrics
+
+
+async def test_deleting_a_running_scan_frees_its_slot(operator: Cluster) -> None:
+    """The limit counts running Jobs: an ImageScan deleted while its Job runs (the garbage
+    collector then deletes the Job; kmock has none, so the test does) gives its slot to the
+    next queued scan."""
+    for i in range(3):
+        await operator.apply_scan(
+            f"s{i}", {"image": f"registry.internal/team/app{i}:1", "tools": ["trivy"]}
+        )
+
+    async def two_jobs() -> bool:
+        return len(await operator.jobs()) == 2
+
+    await operator.wait(two_jobs, "2 Jobs under the limit of 2")
+    await asyncio.sleep(1)  # several polls while both run
+    jobs = await operator.jobs()
+    running = {j["metadata"]["labels"]["cims.dev/imagescan"] for j in jobs}
+    (queued,) = {"s0", "s1", "s2"} - running
+    job = jobs[0]
+    owner = job["metadata"]["labels"]["cims.dev/imagescan"]
+    await operator.request("DELETE", f"/apis/cims.dev/v1alpha1/namespaces/{NS}/imagescans/{owner}")
+    await operator.request(
+        "DELETE", f"/apis/batch/v1/namespaces/{NS}/jobs/{job['metadata']['name']}"
+    )
+    await _job_for(operator, queued)
+    assert len(await operator.jobs()) == 2
 
 
 async def test_imagescans_carry_no_finalizer_and_lose_one_an_older_operator_left(

@@ -35,7 +35,7 @@ from cims.k8s.resource import GROUP, PLURAL, VERSION, ImageScanSpec
 Jobs = kopf.Index[tuple[str, str], dict[str, Any]]
 Scans = kopf.Index[tuple[str, str], dict[str, Any]]
 LOG = logging.getLogger("cims.operator")
-CONFIG: OperatorConfig = from_env()  # read at import: the timer interval is set at decoration
+CONFIG: OperatorConfig = from_env()  # read at import: it decides which handlers are registered
 
 
 @dataclass
@@ -295,6 +295,10 @@ async def _poll(memo: kopf.Memo, scans: Scans, scan_jobs: Jobs) -> None:
         await asyncio.sleep(memo.config.poll_s)
         if await _paused(memo):
             continue
+        # A scan counts as admitted only until the Jobs index shows its Job; from then on the
+        # index counts it while it runs. Otherwise an ImageScan deleted while its Job ran would
+        # hold its slot for ever.
+        memo.admitted.difference_update({sid for _, sid in scan_jobs})
         found = [body for values in scans.values() for body in values]
         found.sort(
             key=lambda b: (
