@@ -93,6 +93,7 @@ async def test_the_real_container_results_reach_status_and_central_db(
     critical = status["summary"]["critical"]
     assert conditions["Ready"]["status"] == ("False" if critical else "True")
     assert not (operator.shared / "incoming" / f"{status['scanId']}.db").exists()
+    assert operator.events("app") == ["ScanStarted", "ScanComplete"]
 
 
 async def test_a_failed_job_makes_the_scan_failed_with_its_reason(operator: Cluster) -> None:
