@@ -61,43 +61,38 @@ class Cluster:
     async def apply_scan(
         self, name: str, spec: dict[str, Any], *, finalizers: list[str] | None = None
     ) -> None:
-        # kmock sets no uid, generation or resourceVersion: the test sets what a real API
-        # server would on create (kopf's JSON patches test the resourceVersion).
-        meta: dict[str, Any] = {
-            "name": name,
-            "namespace": NS,
-            "uid": f"uid-{name}",
-            "generation": 1,
-            "resourceVersion": "1",
-        }
-        if finalizers:
-            meta["finalizers"] = finalizers
-        body = {
-            "apiVersion": "cims.dev/v1alpha1",
-            "kind": "ImageScan",
-            "metadata": meta,
-            "spec": spec,
-        }
-        await self.request("POST", f"/apis/cims.dev/v1alpha1/namespaces/{NS}/imagescans", body)
+        path = f"/apis/cims.dev/v1alpha1/namespaces/{NS}/imagescans"
+        await self._create(path, "ImageScan", name, spec, NS, finalizers)
 
     async def apply_policy(
         self, name: str, spec: dict[str, Any], *, finalizers: list[str] | None = None
     ) -> None:
+        path = "/apis/cims.dev/v1alpha1/clusterscanpolicies"
+        await self._create(path, "ClusterScanPolicy", name, spec, None, finalizers)
+
+    async def _create(
+        self,
+        path: str,
+        kind: str,
+        name: str,
+        spec: dict[str, Any],
+        namespace: str | None,
+        finalizers: list[str] | None,
+    ) -> None:
+        # kmock sets no uid, generation or resourceVersion: the test sets what a real API
+        # server would on create (kopf's JSON patches test the resourceVersion).
         meta: dict[str, Any] = {
             "name": name,
             "uid": f"uid-{name}",
             "generation": 1,
             "resourceVersion": "1",
         }
+        if namespace:
+            meta["namespace"] = namespace
         if finalizers:
             meta["finalizers"] = finalizers
-        body = {
-            "apiVersion": "cims.dev/v1alpha1",
-            "kind": "ClusterScanPolicy",
-            "metadata": meta,
-            "spec": spec,
-        }
-        await self.request("POST", "/apis/cims.dev/v1alpha1/clusterscanpolicies", body)
+        body = {"apiVersion": "cims.dev/v1alpha1", "kind": kind, "metadata": meta, "spec": spec}
+        await self.request("POST", path, body)
 
     async def policy(self, name: str) -> dict[str, Any]:
         return dict(

@@ -16,6 +16,13 @@ from tests.k8s.conftest import NS, Cluster, running_operator
 from tests.k8s.jobrunner import job_status, run_job
 
 DIGEST = "sha256:" + "ab" * 32
+# a scan of DIGEST (seeded in the central DB by _seed_central_db) rescanned every 2 s
+NIGHTLY = {
+    "image": "registry.internal/team/app:1",
+    "digest": DIGEST,
+    "tools": ["trivy"],
+    "rescanInterval": "2s",
+}
 
 
 def _conditions(scan: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -311,15 +318,7 @@ async def test_a_recent_scan_of_the_same_digest_is_reused_without_a_job(
 async def test_rescan_interval_starts_a_fresh_scan_past_the_cache(cluster: Cluster) -> None:
     _seed_central_db(cluster)
     async with running_operator(cluster):
-        await cluster.apply_scan(
-            "nightly",
-            {
-                "image": "registry.internal/team/app:1",
-                "digest": DIGEST,
-                "tools": ["trivy"],
-                "rescanInterval": "2s",
-            },
-        )
+        await cluster.apply_scan("nightly", NIGHTLY)
         first = await cluster.wait_phase("nightly", "Complete")
         assert first["status"]["cachedFrom"]
         job = await _job_for(cluster, "nightly")  # the interval passed: a real scan, no cache

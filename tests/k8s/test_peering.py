@@ -15,7 +15,7 @@ from kopf._core.engines.peering import Identity, Peer
 from kopf.testing import KopfRunner
 
 from tests.k8s.conftest import HANDLERS, Cluster
-from tests.k8s.test_operator import DIGEST, _seed_central_db
+from tests.k8s.test_operator import NIGHTLY, _seed_central_db
 
 PEERING = "/apis/kopf.dev/v1/clusterkopfpeerings/cims"
 NOW = datetime.now(UTC)
@@ -81,15 +81,7 @@ async def test_a_paused_operator_starts_no_rescan_until_it_resumes(
             return "cims-operator-0" in status
 
         await cluster.wait(alive, "the operator's keepalive in the peering object")
-        await cluster.apply_scan(
-            "nightly",
-            {
-                "image": "registry.internal/team/app:1",
-                "digest": DIGEST,
-                "tools": ["trivy"],
-                "rescanInterval": "2s",
-            },
-        )
+        await cluster.apply_scan("nightly", NIGHTLY)
         await cluster.wait_phase("nightly", "Complete")  # from the cache, no Job
         # a peer with a higher priority appears: kopf pauses, and so must the poller
         higher = _keepalive("cims-operator-1", 20, datetime.now(UTC))

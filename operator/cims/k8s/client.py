@@ -12,8 +12,9 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from cims.k8s.peering import Peering
-from cims.k8s.policy import PLURAL as POLICIES
 from cims.k8s.resource import GROUP, PLURAL, VERSION
+
+MERGE_PATCH = "application/merge-patch+json"
 
 
 @dataclass
@@ -89,31 +90,24 @@ class KubeClient:
             PLURAL,
             name,
             patch,
-            _content_type="application/merge-patch+json",
+            _content_type=MERGE_PATCH,
         )
 
-    def patch_imagescan_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
-        """Merge-patch an ImageScan's status; one deleted meanwhile is left alone."""
+    def patch_status(
+        self, plural: str, name: str, patch: dict[str, Any], namespace: str | None = None
+    ) -> None:
+        """Merge-patch the status of an ImageScan (namespaced) or a ClusterScanPolicy; one
+        deleted meanwhile is left alone."""
+        api = client.CustomObjectsApi(self.api)
         try:
-            client.CustomObjectsApi(self.api).patch_namespaced_custom_object_status(
-                GROUP,
-                VERSION,
-                namespace,
-                PLURAL,
-                name,
-                patch,
-                _content_type="application/merge-patch+json",
-            )
-        except ApiException as err:
-            if err.status != 404:
-                raise
-
-    def patch_policy_status(self, name: str, patch: dict[str, Any]) -> None:
-        """Merge-patch a ClusterScanPolicy's status; one deleted meanwhile is left alone."""
-        try:
-            client.CustomObjectsApi(self.api).patch_cluster_custom_object_status(
-                GROUP, VERSION, POLICIES, name, patch, _content_type="application/merge-patch+json"
-            )
+            if namespace is None:
+                api.patch_cluster_custom_object_status(
+                    GROUP, VERSION, plural, name, patch, _content_type=MERGE_PATCH
+                )
+            else:
+                api.patch_namespaced_custom_object_status(
+                    GROUP, VERSION, namespace, plural, name, patch, _content_type=MERGE_PATCH
+                )
         except ApiException as err:
             if err.status != 404:
                 raise

@@ -358,7 +358,7 @@ async def _progress_one(body: dict[str, Any], memo: kopf.Memo, scan_jobs: Jobs) 
     )
     if patch:
         ns, name = meta.get("namespace") or "", meta["name"]
-        await asyncio.to_thread(memo.client.patch_imagescan_status, ns, name, dict(patch))
+        await asyncio.to_thread(memo.client.patch_status, PLURAL, name, dict(patch), ns)
 
 
 async def progress(
@@ -526,13 +526,13 @@ if not CONFIG.namespaces:
 
     async def _evaluate_policies(memo: kopf.Memo, indexes: Mapping[str, Any]) -> None:
         config: OperatorConfig = memo.config
-        policies, invalid = [], {}
+        policies, invalid = [], []
         for values in indexes["scan_policies"].values():
             for value in values:
                 try:
                     spec = pol.ClusterScanPolicySpec.model_validate(value["spec"])
                 except ValidationError as err:
-                    invalid[value["name"]] = _spec_error(err)
+                    invalid.append((value, _spec_error(err)))
                     continue
                 policies.append((value, pol.Policy(value["name"], value["uid"], spec)))
         labels = await asyncio.to_thread(memo.client.namespace_labels)
@@ -560,16 +560,12 @@ if not CONFIG.namespaces:
                 fail_on=policy.spec.failOn,
             )
             status["conditions"] = st.keep_transitions(value["conditions"], status["conditions"])
-            await asyncio.to_thread(memo.client.patch_policy_status, name, {"status": status})
-        for values in indexes["scan_policies"].values():
-            for value in values:
-                if value["name"] in invalid:
-                    ready = st.condition(
-                        "Ready", False, "InvalidSpec", invalid[value["name"]], value["generation"]
-                    )
-                    conditions = st.keep_transitions(value["conditions"], [ready])
-                    patch = {"status": {"conditions": conditions}}
-                    await asyncio.to_thread(memo.client.patch_policy_status, value["name"], patch)
+            await asyncio.to_thread(memo.client.patch_status, pol.PLURAL, name, {"status": status})
+        for value, message in invalid:
+            ready = st.condition("Ready", False, "InvalidSpec", message, value["generation"])
+            conditions = st.keep_transitions(value["conditions"], [ready])
+            patch = {"status": {"conditions": conditions}}
+            await asyncio.to_thread(memo.client.patch_status, pol.PLURAL, value["name"], patch)
 
     def _announce(
         value: Mapping[str, Any],
