@@ -135,8 +135,9 @@ class KubeClient:
             found.append(dict(body.get("status") or {}))
         return found
 
-    def delete_imagescan(self, namespace: str, name: str) -> None:
-        """Delete an ImageScan (its Jobs go with it: they are owned); gone already is fine."""
+    def delete_imagescan(self, namespace: str, name: str) -> bool:
+        """Delete an ImageScan (its Jobs go with it: they are owned); False when it was gone
+        already."""
         try:
             client.CustomObjectsApi(self.api).delete_namespaced_custom_object(
                 GROUP, VERSION, namespace, PLURAL, name
@@ -144,3 +145,5 @@ class KubeClient:
         except ApiException as err:
             if err.status != 404:
                 raise
+            return False
+        return True

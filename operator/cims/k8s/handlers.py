@@ -542,12 +542,12 @@ if not CONFIG.namespaces:
         scans = [s for values in indexes["policy_scans"].values() for s in values]
         existing = {scan["name"]: scan for scan in scans if scan["namespace"] == ns}
         todo = pol.changes(found.wanted, existing, ns)
-        for change in todo:
-            await asyncio.to_thread(_apply, memo.client, ns, change)
+        # what really was created or deleted: the index can lag behind the last pass
+        done = [c for c in todo if await asyncio.to_thread(_apply, memo.client, ns, c)]
         for value, policy in policies:
             name, generation = policy.name, value["generation"]
             label = pol.policy_label(name)
-            _announce(value, label, todo, existing)
+            _announce(value, label, done, existing)
             mine = [s for s in scans if s["metadata"]["labels"].get(label) == "true"]
             images = sum(name in want.policies for want in found.wanted.values())
             status = pol.policy_status(
@@ -592,19 +592,23 @@ if not CONFIG.namespaces:
             message = f"{created} new running images, {retired} retired"
             kopf.info(kopf.Body(cast(kopf.RawBody, ref)), reason="PolicyApplied", message=message)
 
-    def _apply(kube: KubeClient, namespace: str, change: pol.Change) -> None:
+    def _apply(kube: KubeClient, namespace: str, change: pol.Change) -> bool:
+        """Apply one change; whether it created or deleted an ImageScan as planned (a create
+        of one that exists already patches it instead)."""
         if change.action == "delete":
-            kube.delete_imagescan(namespace, change.name)
-        elif change.action == "patch" or not kube.create_imagescan(change.body):
-            body = change.body
-            patch = (
-                body
-                if change.action == "patch"
-                else {
-                    "metadata": {
-                        k: body["metadata"][k] for k in ("labels", "annotations", "ownerReferences")
-                    },
-                    "spec": body["spec"],
-                }
-            )
-            kube.patch_imagescan(namespace, change.name, patch)
+            return kube.delete_imagescan(namespace, change.name)
+        if change.action == "create" and kube.create_imagescan(change.body):
+            return True
+        body = change.body
+        patch = (
+            body
+            if change.action == "patch"
+            else {
+                "metadata": {
+                    k: body["metadata"][k] for k in ("labels", "annotations", "ownerReferences")
+                },
+                "spec": body["spec"],
+            }
+        )
+        kube.patch_imagescan(namespace, change.name, patch)
+        return change.action == "patch"
