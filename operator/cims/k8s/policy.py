@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cims.errors import InputError
 from cims.k8s.resource import (
+    CREDENTIALS_RULE,
     DEFAULT_TOOLS,
     GROUP,
     VERSION,
@@ -522,12 +523,7 @@ def spec_schema() -> dict[str, Any]:
     spec["properties"]["workloadKinds"]["default"] = list(ALL_KINDS)
     for key in ("tools", "workloadKinds", "excludeNamespaces"):
         spec["properties"][key]["x-kubernetes-list-type"] = "set"
-    spec["x-kubernetes-validations"] = [
-        {
-            "rule": "!has(self.credentials) || self.credentials.all(t, t in self.tools)",
-            "message": "credentials are given for a tool that is not in spec.tools",
-        }
-    ]
+    spec["x-kubernetes-validations"] = [dict(CREDENTIALS_RULE)]
     return spec
 
 

@@ -86,6 +86,11 @@ def interval_seconds(text: str) -> int:
 
 # --- CRD generation -----------------------------------------------------------------------------
 
+# Shared by both kinds: a credentials Secret only for a tool the spec selects.
+CREDENTIALS_RULE = {
+    "rule": "!has(self.credentials) || self.credentials.all(t, t in self.tools)",
+    "message": "credentials are given for a tool that is not in spec.tools",
+}
 CEL_RULES = [
     {
         "rule": (
@@ -93,10 +98,7 @@ CEL_RULES = [
         ),
         "message": "spec.image pins another digest than spec.digest",
     },
-    {
-        "rule": "!has(self.credentials) || self.credentials.all(t, t in self.tools)",
-        "message": "credentials are given for a tool that is not in spec.tools",
-    },
+    CREDENTIALS_RULE,
 ]
 
 
