@@ -344,37 +344,20 @@ async def _progress_one(body: dict[str, Any], memo: kopf.Memo, scan_jobs: Jobs) 
     """Move one ImageScan on and write what changed to its status (one request, if any)."""
     meta = body["metadata"]
     patch = kopf.Patch()
-    await progress(
-        body=kopf.Body(cast(kopf.RawBody, body)),
-        spec=body["spec"],
-        name=meta["name"],
-        namespace=meta.get("namespace"),
-        uid=meta.get("uid"),
-        meta=meta,
-        status=body["status"],
-        patch=patch,
-        memo=memo,
-        scan_jobs=scan_jobs,
-    )
+    await progress(body, patch, memo, scan_jobs)
     if patch:
         ns, name = meta.get("namespace") or "", meta["name"]
         await asyncio.to_thread(memo.client.patch_status, PLURAL, name, dict(patch), ns)
 
 
 async def progress(
-    *,
-    body: kopf.Body,
-    spec: Mapping[str, Any],
-    name: str,
-    namespace: str | None,
-    uid: str | None,
-    meta: Mapping[str, Any],
-    status: Mapping[str, Any],
-    patch: kopf.Patch,
-    memo: kopf.Memo,
-    scan_jobs: Jobs,
+    raw: dict[str, Any], patch: kopf.Patch, memo: kopf.Memo, scan_jobs: Jobs
 ) -> None:
-    """Move a scan on: admit queued ones, collect finished Jobs, rescan on schedule."""
+    """Move a scan on (what the imagescans index keeps of it): admit queued ones, collect
+    finished Jobs, rescan on schedule. What changes goes into ``patch``."""
+    body = kopf.Body(cast(kopf.RawBody, raw))
+    meta, spec, status = raw["metadata"], raw["spec"], raw["status"]
+    name, namespace, uid = meta["name"], meta.get("namespace"), meta.get("uid")
     phase = status.get("phase")
     generation = meta.get("generation")
     if phase in (None, st.FAILED) and status.get("conditions") is None:
@@ -397,7 +380,7 @@ async def progress(
         return
     if phase != st.SCANNING:
         return
-    ns = namespace or ""
+    ns = scan.namespace
     sid = str(status.get("scanId") or scan_id(ns, name, uid, generation, run))
     state = _job_state(scan_jobs, (ns, sid))
     if state == "running" or (state == "none" and sid in memo.admitted):
@@ -413,6 +396,12 @@ async def progress(
         kopf.warn(body, reason="ScanFailed", message=message)
         memo.metrics.scan("failed", reason)
         return
+    await _collect(scan, sid, status)
+
+
+async def _collect(scan: _Scan, sid: str, status: Mapping[str, Any]) -> None:
+    """The Job of scan ``sid`` succeeded: merge its results into the central DB, complete."""
+    memo, patch, body, generation = scan.memo, scan.patch, scan.body, scan.generation
     scan_db = incoming(memo.config.shared_dir, sid)
     if not scan_db.exists():
         message = f"the Job succeeded but wrote no results at {scan_db}"
@@ -432,7 +421,7 @@ async def progress(
             scan_id=sid,
             db=memo.config.central_db,
             top_n=memo.config.top_n,
-            fail_on=parsed.failOn,
+            fail_on=scan.spec.failOn,
             started_at=status.get("startedAt"),
         )
     )
